@@ -1,0 +1,44 @@
+// swift-tools-version:6.0
+// SmartModelManager: a pure-Swift CPU inference engine for BERT, DistilBERT and GPT-2,
+// and a manager that picks, loads, caches, benchmarks and switches models by itself.
+import PackageDescription
+
+let package = Package(
+    name: "SmartModelManager",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "SmartModelManager",
+                 targets: ["SmartModelManager", "SMMModels", "SMMTokenizers", "SMMFormat", "SMMKernels"]),
+        .executable(name: "smm", targets: ["smm"]),
+        .executable(name: "smm-convert", targets: ["smm-convert"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // Header-only view of Debian's OpenBLAS (`cblas.h`); the library itself is opened at run
+        // time (see SMMKernels/BLASLoader.swift) so that its CPU core can be chosen first.
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "SMMKernels",
+                dependencies: [.target(name: "COpenBLAS", condition: .when(platforms: [.linux]))]),
+        .target(name: "SMMTokenizers"),
+        .target(name: "SMMFormat", dependencies: ["SMMKernels"]),
+        .target(name: "SMMModels", dependencies: ["SMMKernels", "SMMFormat", "SMMTokenizers"]),
+        .target(name: "SmartModelManager",
+                dependencies: ["SMMModels", .product(name: "Logging", package: "swift-log")]),
+        .executableTarget(name: "smm",
+                          dependencies: ["SmartModelManager",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "smm-convert",
+                          dependencies: ["SmartModelManager",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "SMMKernelsTests", dependencies: ["SMMKernels"]),
+        .testTarget(name: "SMMTokenizersTests", dependencies: ["SMMTokenizers"]),
+        .testTarget(name: "SMMFormatTests", dependencies: ["SMMFormat"]),
+        .testTarget(name: "SMMModelsTests", dependencies: ["SMMModels"]),
+        .testTarget(name: "SmartModelManagerTests", dependencies: ["SmartModelManager"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,90 @@
+// Multi-head scaled dot-product attention over row-major activations, without transposes:
+// head h of a (T, C) matrix is the (T, headDim) sub-matrix at column h*headDim with row stride
+// C, which BLAS takes directly through its leading dimension. One (batch, head) pair is one job
+// on the worker pool; each worker has its own (T, T) score scratch.
+
+/// Attention kernels.
+public enum Attention {
+    /// Bidirectional self-attention with a key padding mask (BERT, DistilBERT).
+    ///
+    /// `keyValid[b * seqLen + j]` is nonzero when key j of sequence b is a real token; masked keys get
+    /// zero weight (as `finfo.min` does in transformers). A query row whose keys are all masked gets
+    /// uniform weights over all keys, as transformers does.
+    // q, k, v: (batch*seqLen, ld) with heads*headDim columns used; out: (batch*seqLen, ldo)
+    // scratch: at least pool.threadCount * seqLen * seqLen floats
+    public static func bidirectional(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                                     ld: Int, out: UnsafeMutablePointer<Float>, ldo: Int,
+                                     batch: Int, seqLen: Int, heads: Int, headDim: Int,
+                                     keyValid: UnsafePointer<Int32>?, scratch: UnsafeMutablePointer<Float>,
+                                     pool: WorkerPool = .shared) {
+        let scale = 1 / Float(headDim).squareRoot()
+        let t = seqLen
+        pool.parallelFor(batch * heads) { range, worker in
+            let scores = scratch + worker * t * t
+            for job in range {
+                let b = job / heads, h = job % heads
+                let rowBase = b * t
+                let qh = q + rowBase * ld + h * headDim
+                let kh = k + rowBase * ld + h * headDim
+                let vh = v + rowBase * ld + h * headDim
+                // scores = q_h k_h^T * scale   (T, T)
+                BLAS.sgemm(.none, .transposed, m: t, n: t, k: headDim, alpha: scale, a: qh, lda: ld,
+                           b: kh, ldb: ld, beta: 0, c: scores, ldc: t)
+                if let keyValid {
+                    let valid = keyValid + rowBase
+                    var any = false
+                    for j in 0..<t where valid[j] != 0 { any = true; break }
+                    if any {
+                        for i in 0..<t {
+                            let row = scores + i * t
+                            for j in 0..<t where valid[j] == 0 { row[j] = -Float.greatestFiniteMagnitude }
+                        }
+                    }
+                }
+                for i in 0..<t { Softmax.row(scores + i * t, count: t) }
+                // out_h = scores v_h   (T, headDim)
+                BLAS.sgemm(.none, .none, m: t, n: headDim, k: t, alpha: 1, a: scores, lda: t,
+                           b: vh, ldb: ld, beta: 0, c: out + rowBase * ldo + h * headDim, ldc: ldo)
+            }
+        }
+    }
+
+    /// Causal self-attention of `queries` new positions over a key/value cache (GPT-2).
+    ///
+    /// The new queries sit at positions `past ..< past + queries`; the caches hold keys and values for
+    /// positions `0 ..< past + queries` (the new ones already written). Query i sees keys `0 ... past + i`.
+    // q: (queries, ld), kCache/vCache: (maxPositions, ldKV), out: (queries, ldo)
+    // scratch: at least pool.threadCount * queries * (past + queries) floats
+    public static func causal(q: UnsafePointer<Float>, ld: Int, kCache: UnsafePointer<Float>,
+                              vCache: UnsafePointer<Float>, ldKV: Int, out: UnsafeMutablePointer<Float>, ldo: Int,
+                              queries: Int, past: Int, heads: Int, headDim: Int,
+                              scratch: UnsafeMutablePointer<Float>, pool: WorkerPool = .shared) {
+        let scale = 1 / Float(headDim).squareRoot()
+        let total = past + queries
+        pool.parallelFor(heads) { range, worker in
+            let scores = scratch + worker * queries * total
+            for h in range {
+                let qh = q + h * headDim
+                let kh = kCache + h * headDim
+                let vh = vCache + h * headDim
+                let oh = out + h * headDim
+                if queries == 1 {
+                    // One query: two matrix-vector products.
+                    BLAS.sgemv(.none, rows: total, cols: headDim, alpha: scale, a: kh, lda: ldKV, x: qh,
+                               beta: 0, y: scores)
+                    Softmax.row(scores, count: total)
+                    BLAS.sgemv(.transposed, rows: total, cols: headDim, alpha: 1, a: vh, lda: ldKV, x: scores,
+                               beta: 0, y: oh)
+                } else {
+                    BLAS.sgemm(.none, .transposed, m: queries, n: total, k: headDim, alpha: scale, a: qh, lda: ld,
+                               b: kh, ldb: ldKV, beta: 0, c: scores, ldc: total)
+                    for i in 0..<queries {
+                        Softmax.row(scores + i * total, count: total, validCount: past + i + 1)
+                    }
+                    BLAS.sgemm(.none, .none, m: queries, n: headDim, k: total, alpha: 1, a: scores, lda: total,
+                               b: vh, ldb: ldKV, beta: 0, c: oh, ldc: ldo)
+                }
+            }
+        }
+    }
+}
