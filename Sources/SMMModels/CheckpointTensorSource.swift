@@ -1,0 +1,30 @@
+// A Hugging Face safetensors checkpoint as a `TensorSource`: aligned f32 tensors are used in
+// place in the mapping; f16, bf16, f64 and unaligned f32 are converted once into owned buffers.
+import SMMFormat
+import SMMKernels
+
+/// The tensors of a `Checkpoint` (single or sharded safetensors) as float32 views.
+public struct CheckpointTensorSource: TensorSource {
+    /// The checkpoint read from.
+    public let checkpoint: Checkpoint
+
+    /// Wraps an opened checkpoint.
+    public init(_ checkpoint: Checkpoint) { self.checkpoint = checkpoint }
+
+    public var tensorNames: [String] { checkpoint.names }
+
+    public func floatTensor(_ name: String) throws -> FloatTensorView? {
+        guard checkpoint.has(name) else { return nil }
+        let view = try checkpoint.tensor(name)
+        if view.dtype == .f32 && view.isAligned, let base = view.bytes.baseAddress {
+            return FloatTensorView(pointer: base.assumingMemoryBound(to: Float.self), shape: view.shape,
+                                   owner: view.owner)
+        }
+        guard view.dtype.isConvertibleToF32 else {
+            throw ModelError.unsupportedDType(name: name, dtype: view.dtype.safetensorsName)
+        }
+        let buffer = FloatBuffer(count: view.elementCount)
+        try view.copyFloats(into: UnsafeMutableBufferPointer(start: buffer.pointer, count: view.elementCount))
+        return FloatTensorView(pointer: buffer.pointer, shape: view.shape, owner: buffer)
+    }
+}

@@ -1,0 +1,29 @@
+/// Everything that can go wrong while loading or running a model, with a message a user can act on.
+public enum ModelError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A tensor the architecture needs is not in the checkpoint.
+    case missingTensor(name: String, model: String)
+    /// A tensor exists but its shape is not what the config implies.
+    case wrongShape(name: String, expected: [Int], actual: [Int])
+    /// A tensor is stored in a type the engine cannot use.
+    case unsupportedDType(name: String, dtype: String)
+    /// The config describes something the engine does not run.
+    case unsupportedModel(String)
+    /// The input does not fit the model (ids out of range, too long, empty, mismatched lengths).
+    case invalidInput(String)
+    /// The model has no head for what was asked (for example, classify on a model without a classifier).
+    case missingHead(String)
+
+    public var description: String {
+        switch self {
+        case .missingTensor(let name, let model):
+            return "tensor '\(name)' is missing from the \(model) checkpoint"
+        case .wrongShape(let name, let expected, let actual):
+            return "tensor '\(name)' has shape \(actual), expected \(expected) from config.json"
+        case .unsupportedDType(let name, let dtype):
+            return "tensor '\(name)' has dtype \(dtype), which the engine cannot use (F32, F16 and BF16 are supported)"
+        case .unsupportedModel(let reason): return "unsupported model: \(reason)"
+        case .invalidInput(let reason): return "invalid input: \(reason)"
+        case .missingHead(let reason): return reason
+        }
+    }
+}
