@@ -1,0 +1,204 @@
+// How the manager runs models: an injected backend loads a catalog entry and returns a loaded
+// model that classifies, embeds or generates. The default backend uses the engine (SMMModels);
+// tests inject fakes; users can inject their own (the seed's `new SmartModelManager(customLLM)`).
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import SMMModels
+
+/// One classification: the winning label, its score, and every label's score.
+public struct ClassifierOutput: Sendable, Equatable, Codable {
+    /// The winning label as the model names it.
+    public var label: String
+    /// Its probability.
+    public var score: Float
+    /// Every label's probability, in the model's label order.
+    public var scores: [LabelScore]
+
+    /// An output.
+    public init(label: String, score: Float, scores: [LabelScore]) {
+        self.label = label
+        self.score = score
+        self.scores = scores
+    }
+}
+
+/// A label and its score.
+public struct LabelScore: Sendable, Equatable, Codable {
+    /// The label.
+    public var label: String
+    /// Its score (0–1).
+    public var score: Float
+    /// A pair.
+    public init(label: String, score: Float) {
+        self.label = label
+        self.score = score
+    }
+}
+
+/// Options for text generation through the manager.
+public struct TextGenerationOptions: Sendable, Equatable, Codable {
+    /// Most new tokens.
+    public var maxNewTokens: Int
+    /// 0 is greedy.
+    public var temperature: Float
+    /// 0 turns top-k off.
+    public var topK: Int
+    /// 1 turns nucleus sampling off.
+    public var topP: Float
+    /// 1 turns it off.
+    public var repetitionPenalty: Float
+    /// Same seed, same text.
+    public var seed: UInt64?
+    /// Stop when one of these appears (not included).
+    public var stopStrings: [String]
+
+    /// Options (greedy, 32 tokens by default).
+    public init(maxNewTokens: Int = 32, temperature: Float = 0, topK: Int = 0, topP: Float = 1,
+                repetitionPenalty: Float = 1, seed: UInt64? = nil, stopStrings: [String] = []) {
+        self.maxNewTokens = maxNewTokens
+        self.temperature = temperature
+        self.topK = topK
+        self.topP = topP
+        self.repetitionPenalty = repetitionPenalty
+        self.seed = seed
+        self.stopStrings = stopStrings
+    }
+}
+
+/// What a generation produced.
+public struct TextGenerationOutput: Sendable, Equatable, Codable {
+    /// The generated text (prompt excluded).
+    public var text: String
+    /// New tokens.
+    public var tokenCount: Int
+    /// Why it stopped (`maxTokens`, `endOfText`, `stopString`, `contextFull`).
+    public var stopReason: String
+
+    /// An output.
+    public init(text: String, tokenCount: Int, stopReason: String) {
+        self.text = text
+        self.tokenCount = tokenCount
+        self.stopReason = stopReason
+    }
+}
+
+/// A model loaded by a backend. Must be safe to call from many tasks at once.
+public protocol LoadedInferenceModel: Sendable {
+    /// Bytes the model holds (weights + activations) as the backend measures them; 0 lets the
+    /// manager use the catalog's figure.
+    var memoryBytes: Int { get }
+    /// Classifies texts with the model's own head.
+    func classify(_ texts: [String]) async throws -> [ClassifierOutput]
+    /// One L2-normalised embedding per text.
+    func embed(_ texts: [String]) async throws -> [[Float]]
+    /// Continues `prompt`.
+    func generate(prompt: String, options: TextGenerationOptions) async throws -> TextGenerationOutput
+}
+
+extension LoadedInferenceModel {
+    public var memoryBytes: Int { 0 }
+    public func classify(_ texts: [String]) async throws -> [ClassifierOutput] {
+        throw ManagerError.unsupportedTask(model: "\(Self.self)", task: ModelTask.classification.rawValue)
+    }
+    public func embed(_ texts: [String]) async throws -> [[Float]] {
+        throw ManagerError.unsupportedTask(model: "\(Self.self)", task: ModelTask.embedding.rawValue)
+    }
+    public func generate(prompt: String, options: TextGenerationOptions) async throws -> TextGenerationOutput {
+        throw ManagerError.unsupportedTask(model: "\(Self.self)", task: ModelTask.generation.rawValue)
+    }
+}
+
+/// Loads models. The manager calls `load` off its own executor and at most once per (model, dtype) at a time.
+public protocol InferenceBackend: Sendable {
+    /// A short name for logs (`smm-engine`).
+    var name: String { get }
+    /// dtypes `load` accepts.
+    var supportedDTypes: Set<ModelDType> { get }
+    /// Loads `entry` in `dtype` from `location` (a directory or a `.smm` file).
+    func load(_ entry: CatalogEntry, dtype: ModelDType, location: URL) async throws -> any LoadedInferenceModel
+}
+
+/// The engine's backend: BERT/DistilBERT through `TextEncoder`, GPT-2 through `TextGenerator`, from a
+/// Hugging Face directory or a converted `.smm` file. The engine computes in f32 today (f16/bf16/int8
+/// weights are widened to f32 at load, so they save neither memory nor time), so it offers f32 only;
+/// the other dtypes become worth offering when the int8/bf16 kernels use the weights in place.
+public struct EngineBackend: InferenceBackend {
+    public var name: String { "smm-engine" }
+    public var supportedDTypes: Set<ModelDType> { [.f32] }
+
+    /// The engine backend.
+    public init() {}
+
+    public func load(_ entry: CatalogEntry, dtype: ModelDType, location: URL) async throws -> any LoadedInferenceModel {
+        guard dtype == .f32 else {
+            throw ManagerError.modelUnavailable(id: entry.id, reason: "the engine backend loads f32 only, not \(dtype.rawValue)")
+        }
+        let before = ResidentMemory.bytes()
+        let loaded: LoadedModel
+        do {
+            loaded = try ModelLoader.load(path: location.path)
+        } catch {
+            throw ManagerError.loadFailed(model: entry.id, reason: "\(error)")
+        }
+        let delta = max(0, ResidentMemory.bytes() - before)
+        let catalogBytes = ModelSelector.memoryBytes(entry, dtype)
+        switch loaded {
+        case .encoder(let encoder):
+            return EngineEncoder(encoder: encoder, memoryBytes: max(catalogBytes, delta))
+        case .decoder(let generator):
+            return EngineGenerator(generator: generator, memoryBytes: max(catalogBytes, delta))
+        }
+    }
+}
+
+struct EngineEncoder: LoadedInferenceModel {
+    let encoder: TextEncoder
+    let memoryBytes: Int
+
+    func classify(_ texts: [String]) async throws -> [ClassifierOutput] {
+        let labels = encoder.model.labels
+        return try encoder.classify(texts).map { c in
+            let scores = c.probabilities.enumerated().map { i, p in
+                LabelScore(label: i < labels.count ? labels[i] : "LABEL_\(i)", score: p)
+            }
+            return ClassifierOutput(label: c.label, score: c.score, scores: scores)
+        }
+    }
+
+    func embed(_ texts: [String]) async throws -> [[Float]] {
+        try encoder.embed(texts, pooling: nil, normalize: true)
+    }
+}
+
+struct EngineGenerator: LoadedInferenceModel {
+    let generator: TextGenerator
+    let memoryBytes: Int
+
+    func generate(prompt: String, options: TextGenerationOptions) async throws -> TextGenerationOutput {
+        let sampling = SamplingOptions(temperature: options.temperature, topK: options.topK, topP: options.topP,
+                                       repetitionPenalty: options.repetitionPenalty, seed: options.seed)
+        let result = try generator.generate(
+            prompt: prompt, options: GenerationOptions(maxNewTokens: options.maxNewTokens, sampling: sampling,
+                                                       stopAtEndOfText: true, stopStrings: options.stopStrings))
+        return TextGenerationOutput(text: result.text, tokenCount: result.tokenIDs.count,
+                                    stopReason: result.stopReason.rawValue)
+    }
+}
+
+/// Resident set size of this process.
+enum ResidentMemory {
+    static func bytes() -> Int {
+        #if os(Linux)
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        guard fields.count >= 2, let pages = Int(fields[1]) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+        #else
+        return 0
+        #endif
+    }
+}

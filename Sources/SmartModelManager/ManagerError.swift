@@ -1,0 +1,102 @@
+// The one error type of the manager. Every message says what went wrong and what to do about it.
+import Foundation
+
+/// Everything the manager can fail with. `description` is a complete, actionable sentence.
+public enum ManagerError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// An environment variable (or configuration field) has a value that cannot be used.
+    case invalidConfiguration(variable: String, value: String, expected: String)
+    /// The catalog file cannot be read or has an invalid entry.
+    case invalidCatalog(path: String, reason: String)
+    /// No model with this id is in the catalog.
+    case unknownModel(id: String, known: [String])
+    /// A model with this id is already registered.
+    case duplicateModel(id: String)
+    /// The model is in the catalog but cannot be used here (file missing, dtype unsupported…).
+    case modelUnavailable(id: String, reason: String)
+    /// No model satisfies the requirements; `reasons` lists why each one was rejected.
+    case noCandidate(task: String, reasons: [String])
+    /// The model alone is larger than a memory limit; `variable` names the setting that sets it.
+    case exceedsBudget(model: String, bytes: Int, budget: Int, variable: String)
+    /// The backend could not load the model.
+    case loadFailed(model: String, reason: String)
+    /// The model cannot do this task (e.g. generate with an encoder).
+    case unsupportedTask(model: String, task: String)
+    /// The input is unusable (empty text list, bad option).
+    case invalidInput(String)
+    /// The model failed while running.
+    case inferenceFailed(model: String, reason: String)
+    /// The machine is below a configured minimum (`MIN_SYSTEM_MEMORY`, `MIN_CPU_CORES`).
+    case systemBelowMinimum(variable: String, required: String, available: String)
+    /// The system could not be analysed.
+    case systemAnalysisFailed(String)
+
+    public var description: String {
+        switch self {
+        case let .invalidConfiguration(variable, value, expected):
+            return "invalid \(variable)='\(value)': expected \(expected)"
+        case let .invalidCatalog(path, reason):
+            return "invalid model catalog \(path): \(reason)"
+        case let .unknownModel(id, known):
+            return "unknown model '\(id)'; the catalog has: \(known.joined(separator: ", "))"
+        case let .duplicateModel(id):
+            return "a model with id '\(id)' is already registered; pick another id or remove the old entry"
+        case let .modelUnavailable(id, reason):
+            return "model '\(id)' is unavailable: \(reason)"
+        case let .noCandidate(task, reasons):
+            let list = reasons.isEmpty ? "the catalog has no model for it" : reasons.joined(separator: "; ")
+            return "no model can serve task '\(task)': \(list)"
+        case let .exceedsBudget(model, bytes, budget, variable):
+            return "model '\(model)' needs \(ByteFormat.string(bytes)) but \(variable) allows \(ByteFormat.string(budget)); "
+                + "raise \(variable) or choose a smaller model or dtype"
+        case let .loadFailed(model, reason):
+            return "could not load model '\(model)': \(reason)"
+        case let .unsupportedTask(model, task):
+            return "model '\(model)' cannot do '\(task)'; pick a model whose catalog tasks include it"
+        case let .invalidInput(message):
+            return "invalid input: \(message)"
+        case let .inferenceFailed(model, reason):
+            return "model '\(model)' failed: \(reason)"
+        case let .systemBelowMinimum(variable, required, available):
+            return "this machine has \(available) but \(variable) requires \(required); lower \(variable) or use a larger machine"
+        case let .systemAnalysisFailed(message):
+            return "system analysis failed: \(message)"
+        }
+    }
+}
+
+/// Human-readable byte counts (binary units: 1 MB = 1024 × 1024 bytes).
+public enum ByteFormat {
+    /// `1536` → `"1.5 KB"`, `104857600` → `"100 MB"`.
+    public static func string(_ bytes: Int) -> String {
+        let units = ["B", "KB", "MB", "GB", "TB"]
+        var value = Double(bytes)
+        var unit = 0
+        while abs(value) >= 1024, unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        if unit == 0 { return "\(bytes) B" }
+        let text = value >= 100 ? String(format: "%.0f", value) : String(format: "%.1f", value)
+        return "\(text.hasSuffix(".0") ? String(text.dropLast(2)) : text) \(units[unit])"
+    }
+
+    /// Parses `"512"` (megabytes), `"512MB"`, `"2GB"`, `"1.5 GiB"`, `"4096KB"`, `"100B"`. Nil when malformed.
+    public static func parse(_ text: String, defaultUnit: Int = 1 << 20) -> Int? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
+        guard !trimmed.isEmpty else { return nil }
+        var number = trimmed
+        var multiplier = defaultUnit
+        let suffixes: [(String, Int)] = [("tib", 1 << 40), ("gib", 1 << 30), ("mib", 1 << 20), ("kib", 1 << 10),
+                                         ("tb", 1 << 40), ("gb", 1 << 30), ("mb", 1 << 20), ("kb", 1 << 10),
+                                         ("t", 1 << 40), ("g", 1 << 30), ("m", 1 << 20), ("k", 1 << 10), ("b", 1)]
+        for (suffix, value) in suffixes where trimmed.hasSuffix(suffix) {
+            number = String(trimmed.dropLast(suffix.count)).trimmingCharacters(in: .whitespaces)
+            multiplier = value
+            break
+        }
+        guard let amount = Double(number), amount.isFinite, amount >= 0 else { return nil }
+        let bytes = amount * Double(multiplier)
+        guard bytes < 9.0e18 else { return nil }
+        return Int(bytes.rounded())
+    }
+}

@@ -1,0 +1,181 @@
+import Foundation
+import XCTest
+@testable import SmartModelManager
+
+final class SelectionTests: XCTestCase {
+    var temp: TempModels!
+    var catalog: ModelCatalog!
+
+    override func setUpWithError() throws {
+        temp = try TempModels(["small-emb", "classifier", "big", "gen", "needs-cores", "needs-memory", "low-acc", "quant"])
+        try temp.add("random", random: true)
+        catalog = try ModelCatalog(entries: [
+            fakeEntry("small-emb", tasks: [.embedding, .sentiment], parametersM: 20),
+            fakeEntry("classifier", tasks: [.sentiment, .classification], parametersM: 60, labels: ["NEGATIVE", "POSITIVE"],
+                      accuracy: 0.91),
+            fakeEntry("big", tasks: [.sentiment], parametersM: 300, labels: ["NEGATIVE", "POSITIVE"], accuracy: 0.95),
+            fakeEntry("gen", tasks: [.generation], parametersM: 80, architecture: "gpt2"),
+            fakeEntry("missing", tasks: [.sentiment], parametersM: 10),
+            fakeEntry("random", tasks: [.sentiment], parametersM: 10, labels: ["NEGATIVE", "POSITIVE"]),
+            fakeEntry("needs-cores", tasks: [.sentiment], parametersM: 10, minCores: 64),
+            fakeEntry("needs-memory", tasks: [.sentiment], parametersM: 10, minMemoryMB: 1 << 20),
+            fakeEntry("low-acc", tasks: [.sentiment], parametersM: 10, labels: ["NEGATIVE", "POSITIVE"], accuracy: 0.5),
+            fakeEntry("quant", tasks: [.sentiment], parametersM: 30, int8: true),
+        ])
+    }
+
+    func context(_ info: SystemInfo = Machines.midRange, thresholds: PerformanceThresholds = PerformanceThresholds(minAccuracy: 0.8),
+                 supported: Set<ModelDType> = [.f32], failed: [ModelKey: String] = [:],
+                 benchmarks: [ModelKey: BenchmarkResult] = [:], preference: TaskPreference? = nil) -> SelectionContext {
+        let models = catalog.entries.map { ($0, ModelAvailability.check($0, modelsDirectory: temp.models)) }
+        return SelectionContext(models: models, analysis: SystemAnalysis(info: info), thresholds: thresholds,
+                                preference: preference, memoryLimits: [MemoryLimit(bytes: 4 << 30, source: "MAX_MODEL_CACHE_SIZE")],
+                                supportedDTypes: supported, benchmarks: benchmarks, failedLoads: failed)
+    }
+
+    func reasons(_ result: SelectionResult) -> [String: RejectionReason] {
+        Dictionary(result.rejections.map { ($0.modelID + ($0.dtype.map { "/" + $0.rawValue } ?? ""), $0.reason) },
+                   uniquingKeysWith: { a, _ in a })
+    }
+
+    func testEveryRejectionReason() {
+        let result = ModelSelector.select(SelectionRequirements(task: .sentiment, maxLatencyMs: 50, memoryLimitBytes: 1 << 30),
+                                          context: context(failed: [ModelKey("classifier"): "boom"]))
+        let r = reasons(result)
+        XCTAssertEqual(r["gen"], .incompatibleTask)
+        XCTAssertEqual(r["missing"], .fileMissing)
+        XCTAssertEqual(r["random"], .randomWeights)
+        XCTAssertEqual(r["needs-cores"], .notEnoughCores)
+        XCTAssertEqual(r["needs-memory"], .notEnoughMemory)
+        XCTAssertEqual(r["low-acc/f32"], .belowMinAccuracy)
+        XCTAssertEqual(r["big/f32"], .tooBig, "\(result.explanation)")  // 1.2 GB > 1 GB requirement
+        XCTAssertEqual(r["quant/int8"], .unsupportedDType)
+        XCTAssertEqual(r["classifier/f32"], .loadFailed)
+        XCTAssertTrue(result.rejections.first { $0.modelID == "big" }?.message.contains("the requirement's memory limit") ?? false)
+        XCTAssertEqual(Set(result.candidates.map(\.key.id)), ["small-emb", "quant"])
+
+        let slow = ModelSelector.select(SelectionRequirements(task: .sentiment, maxLatencyMs: 0.001), context: context())
+        XCTAssertTrue(slow.candidates.isEmpty)
+        XCTAssertEqual(reasons(slow)["small-emb/f32"], .tooSlow)
+        XCTAssertTrue(slow.explanation.contains("too slow"), slow.explanation)
+        print(result.explanation)
+    }
+
+    func testPriorityChangesTheRanking() {
+        let speed = ModelSelector.select(SelectionRequirements(task: .sentiment, priority: .speed), context: context())
+        let accuracy = ModelSelector.select(SelectionRequirements(task: .sentiment, priority: .accuracy), context: context())
+        XCTAssertEqual(speed.chosen?.key.id, "small-emb")
+        XCTAssertEqual(accuracy.chosen?.key.id, "big")
+        XCTAssertEqual(speed.chosen?.method, .zeroShotEmbedding)
+        XCTAssertEqual(accuracy.chosen?.method, .classifier)
+        XCTAssertTrue(accuracy.chosen?.reasons.contains { $0.contains("accuracy 95.0%") } ?? false)
+        // Candidates are sorted by score, and every candidate has reasons.
+        XCTAssertEqual(speed.candidates.map(\.score), speed.candidates.map(\.score).sorted(by: >))
+        XCTAssertTrue(speed.candidates.allSatisfy { !$0.reasons.isEmpty })
+    }
+
+    func testLatencyEstimateFromFlopsAndBenchmarkReplacement() {
+        let ctx = context(Machines.highEnd)
+        let result = ModelSelector.select(SelectionRequirements(task: .sentiment, priority: .speed, inputTokens: 100), context: ctx)
+        guard let small = result.candidates.first(where: { $0.key.id == "small-emb" }) else {
+            return XCTFail(result.explanation)
+        }
+        // 2 × 20M × 100 tokens at 900 × 0.5 GFLOP/s.
+        XCTAssertEqual(small.latencyMs, 2 * 20e6 * 100 / (900 * 0.5 * 1e9) * 1000, accuracy: 1e-6)
+        XCTAssertFalse(small.latencyMeasured)
+        let bench = BenchmarkResult(key: ModelKey("small-emb"), machineID: "m", checksum: "c", date: 0, loadMs: 1,
+                                    warmupMs: 1, runs: 5, tokens: 50, medianMs: 40, p90Ms: 45, meanMs: 41,
+                                    memoryDeltaBytes: 0, memoryBytes: 0, averageConfidence: 0.8, accuracy: 0.85,
+                                    accuracySamples: 16, recommendation: .acceptable, notes: [])
+        let measured = ModelSelector.select(SelectionRequirements(task: .sentiment, inputTokens: 100),
+                                            context: context(Machines.highEnd, benchmarks: [ModelKey("small-emb"): bench]))
+        guard let c = measured.candidates.first(where: { $0.key.id == "small-emb" }) else {
+            return XCTFail(measured.explanation)
+        }
+        XCTAssertTrue(c.latencyMeasured)
+        XCTAssertEqual(c.latencyMs, 80, accuracy: 1e-9)  // 40 ms for 50 tokens, scaled to 100
+        XCTAssertEqual(c.accuracy, 0.85)
+        XCTAssertTrue(c.accuracySource?.contains("measured") ?? false)
+        // CPU pressure lowers the effective GFLOP/s.
+        var busy = Machines.highEnd
+        busy.loadAverage = [64, 64, 64]
+        XCTAssertEqual(SystemAnalysis(info: busy).effectiveGFLOPS, 900.0 / 2, accuracy: 1e-9)  // load 64 on 32 usable cores
+    }
+
+    func testGenerationEstimateIncludesDecodeAndTiersLeanDifferently() {
+        let gen = ModelSelector.select(SelectionRequirements(task: .generation, inputTokens: 10, newTokens: 20),
+                                       context: context(Machines.lowEnd, thresholds: PerformanceThresholds(maxInferenceTimeMs: 1e9)))
+        guard let c = gen.chosen else { return XCTFail(gen.explanation) }
+        XCTAssertEqual(c.method, .generation)
+        let prefill = 2 * 80e6 * 10 / (3 * 0.5 * 1e9)
+        let perToken = max(2 * 80e6 / (3 * 0.5 * 1e9), 320e6 / 2e9)
+        XCTAssertEqual(c.latencyMs, (prefill + 20 * perToken) * 1000, accuracy: 1e-6)
+        XCTAssertEqual(gen.tier, .lowEnd)
+        XCTAssertTrue(c.reasons.contains { $0.contains("low-end machine") })
+    }
+
+    func testPreferencesAndDTypes() {
+        let preferred = ModelSelector.select(SelectionRequirements(task: .sentiment, priority: .speed),
+                                             context: context(preference: TaskPreference(preferred: ["classifier"])))
+        XCTAssertEqual(preferred.chosen?.key.id, "classifier")
+        let both = ModelSelector.select(SelectionRequirements(task: .sentiment, priority: .speed),
+                                        context: context(Machines.highEnd, supported: [.f32, .int8]))
+        let quant = both.candidates.filter { $0.key.id == "quant" }.map(\.key.dtype)
+        XCTAssertEqual(Set(quant), [.f32, .int8])
+        guard let int8 = both.candidates.first(where: { $0.key == ModelKey("quant", .int8) }),
+              let f32 = both.candidates.first(where: { $0.key == ModelKey("quant", .f32) }) else {
+            return XCTFail(both.explanation)
+        }
+        XCTAssertLessThan(int8.latencyMs, f32.latencyMs, "VNNI makes int8 faster")
+        XCTAssertLessThan(int8.memoryBytes, f32.memoryBytes)
+    }
+
+    func testSelectionThroughTheManagerAndItsOverhead() async throws {
+        let manager = try SmartModelManager(configuration: temp.configuration(), backend: FakeBackend(),
+                                            systemProbe: FixedSystemProbe(Machines.midRange), catalog: catalog)
+        _ = try await manager.analyzeSystem()
+        let req = SelectionRequirements(task: .sentiment)
+        let iterations = 2000
+        let start = ContinuousClock.now
+        for _ in 0..<iterations { _ = try await manager.recommend(req) }
+        let elapsed = ContinuousClock.now - start
+        let perCall = Double(elapsed.components.attoseconds) / 1e12 / Double(iterations)
+            + Double(elapsed.components.seconds) * 1e6 / Double(iterations)
+        print("selection with analysis cached: \(String(format: "%.1f", perCall)) µs per call (\(catalog.entries.count) models)")
+        let result = try await manager.selectOptimalModel(for: req)
+        XCTAssertNotNil(result.chosen)
+        let assignments = await manager.assignments()
+        XCTAssertEqual(assignments.first?.model, result.chosen?.key)
+        do {
+            _ = try await manager.selectOptimalModel(for: SelectionRequirements(task: "translation"))
+            XCTFail("no model translates")
+        } catch let error as ManagerError {
+            guard case .noCandidate(let task, let reasons) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(task, "translation")
+            XCTAssertFalse(reasons.isEmpty)
+        }
+        let compatibility = try await manager.checkCompatibility("needs-cores")
+        XCTAssertFalse(compatibility.compatible)
+        XCTAssertEqual(compatibility.issues.first?.reason, .notEnoughCores)
+        let ok = try await manager.checkCompatibility("classifier")
+        XCTAssertTrue(ok.compatible)
+        XCTAssertEqual(Set(ok.usable.keys), [.sentiment, .classification])
+    }
+
+    func testCustomTaskNamesMapToTasksAndModels() async throws {
+        let manager = try SmartModelManager(configuration: temp.configuration(), backend: FakeBackend(),
+                                            systemProbe: FixedSystemProbe(Machines.midRange), catalog: catalog)
+        try await manager.mapTask("news-tone", to: .sentiment, model: "classifier")
+        let results = try await manager.sentiment(["good strong gains"], task: "news-tone")
+        XCTAssertEqual(results.first?.model, "classifier")
+        XCTAssertEqual(results.first?.label, "positive")
+        XCTAssertEqual(results.first?.method, .classifier)
+        do {
+            try await manager.mapTask("x", to: .generation, model: "classifier")
+            XCTFail("classifier cannot generate")
+        } catch {}
+        try await manager.mapTask("headline-vectors", to: .embedding)
+        let e = try await manager.embed(["hello"], task: "headline-vectors")
+        XCTAssertEqual(e.model, "small-emb")
+    }
+}
