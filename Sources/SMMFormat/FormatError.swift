@@ -83,6 +83,29 @@ public enum FormatError: Error, Sendable, Equatable, CustomStringConvertible, Lo
     /// A config key holds a value of the wrong type, or a value out of range.
     case invalidConfig(path: String, key: String, reason: String)
 
+    // MARK: SMM files (.smm, see Docs/FORMAT.md)
+
+    /// The file does not start with the `.smm` magic bytes. `reason` says what it looks like instead
+    /// (a safetensors file, JSON, a zip archive...).
+    case notSMMFile(path: String, reason: String)
+    /// The file was written in a format version this reader cannot read (a newer major version).
+    case unsupportedFormatVersion(path: String, major: Int, minor: Int, supportedMajor: Int)
+    /// The file is shorter than its header says: truncated (an interrupted download or copy).
+    case truncatedFile(path: String, expectedSize: Int, actualSize: Int)
+    /// The file's structure is invalid: a header field or a section's offset or length.
+    case invalidSMMFile(path: String, reason: String)
+    /// Entry `index` of the tensor table is invalid. `name` is the tensor's name when it could be read.
+    case invalidTensorEntry(path: String, index: Int, name: String?, reason: String)
+    /// The metadata section is not valid JSON, or not of the structure the format requires.
+    case invalidMetadata(path: String, reason: String)
+    /// A checksum stored in the file does not match the bytes (`what`: the header, the metadata
+    /// and tensor table, the body).
+    case checksumMismatch(path: String, what: String, expected: String, actual: String)
+    /// A file could not be written. `reason` is the system's text for errno, or what went wrong.
+    case writeFailed(path: String, reason: String)
+    /// The output file exists and overwriting it was not asked for.
+    case outputExists(path: String)
+
     // MARK: - Description
 
     /// A complete sentence saying what is wrong and where.
@@ -162,6 +185,31 @@ public enum FormatError: Error, Sendable, Equatable, CustomStringConvertible, Lo
             return "cannot use config '\(path)': \(what); supported model types: \(supported.joined(separator: ", "))"
         case let .invalidConfig(path, key, reason):
             return "invalid value for '\(key)' in config '\(path)': \(reason)"
+        case let .notSMMFile(path, reason):
+            return "'\(path)' is not an SMM model file: \(reason)"
+        case let .unsupportedFormatVersion(path, major, minor, supportedMajor):
+            if major == 0 {
+                return "'\(path)' declares SMM format version \(major).\(minor), which does not exist (the file is damaged)"
+            }
+            return "'\(path)' uses SMM format version \(major).\(minor); this build reads version \(supportedMajor).x only. "
+                + "Upgrade SmartModelManager, or convert the model again with this build's smm-convert"
+        case let .truncatedFile(path, expectedSize, actualSize):
+            return "'\(path)' is truncated: its header says \(expectedSize) bytes but the file has \(actualSize) "
+                + "(an interrupted download or copy?)"
+        case let .invalidSMMFile(path, reason):
+            return "invalid SMM file '\(path)': \(reason)"
+        case let .invalidTensorEntry(path, index, name, reason):
+            if let name { return "invalid SMM file '\(path)': tensor table entry \(index) ('\(name)'): \(reason)" }
+            return "invalid SMM file '\(path)': tensor table entry \(index): \(reason)"
+        case let .invalidMetadata(path, reason):
+            return "invalid metadata in SMM file '\(path)': \(reason)"
+        case let .checksumMismatch(path, what, expected, actual):
+            return "checksum mismatch in '\(path)': \(what) should hash to \(expected) but hashes to \(actual) "
+                + "(the file is damaged or was modified)"
+        case let .writeFailed(path, reason):
+            return "cannot write '\(path)': \(reason)"
+        case let .outputExists(path):
+            return "'\(path)' already exists (use --force to overwrite it)"
         }
     }
 

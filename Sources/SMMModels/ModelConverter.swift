@@ -1,0 +1,322 @@
+// From a Hugging Face model directory to one `.smm` file (`smm-convert`): config, safetensors
+// weights (single or sharded), tokenizer files and sentence-transformers settings are read, the
+// tokenizer is rebuilt from what will be stored and checked to tokenize like the original, every
+// source file is hashed (SHA-256) for provenance, and the tensors are streamed to the writer one at
+// a time in the chosen storage dtype.
+import Foundation
+import SMMFormat
+import SMMKernels
+import SMMTokenizers
+
+/// Converts model directories to `.smm` files and compares the two.
+public enum ModelConverter {
+    /// The converter's version, recorded in every file's provenance.
+    public static let version = "1.0.0"
+    /// `smm-convert 1.0.0`.
+    public static var converterName: String { "smm-convert \(version)" }
+    /// Matrices smaller than this stay f32 whatever the dtype (classifier heads, tiny embeddings):
+    /// they weigh nothing and are where precision matters most.
+    public static let minReducedElements = 4096
+
+    /// How one tensor is stored.
+    public struct Plan: Sendable, Equatable {
+        /// The stored dtype (`f32`, `f16`, `bf16` or `i8`).
+        public var dtype: DType
+        /// For int8: the output-channel axis the scales run along.
+        public var axis: Int
+    }
+
+    /// The storage of tensor `name` (of float type, with `shape`) in a `dtype` file of a `modelType`
+    /// model: matrices (rank ≥ 2, at least `minReducedElements` elements) take `dtype`; vectors
+    /// (biases, LayerNorm) and small matrices stay f32. int8 scales run along the output channel:
+    /// axis 1 for GPT-2's `Conv1D` weights (in, out), axis 0 otherwise (`nn.Linear` (out, in),
+    /// embedding rows, the LM head).
+    public static func storagePlan(name: String, shape: [Int], dtype: SMMStorageDType, modelType: String) -> Plan {
+        let count = shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
+        guard dtype != .f32, shape.count >= 2, count >= minReducedElements else { return Plan(dtype: .f32, axis: 0) }
+        let axis = modelType == "gpt2" && isConv1D(name) ? 1 : 0
+        return Plan(dtype: dtype.matrixDType, axis: axis)
+    }
+
+    static func isConv1D(_ name: String) -> Bool {
+        ["attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"].contains { name.hasSuffix($0) }
+    }
+
+    /// Conversion settings.
+    public struct Options {
+        /// Storage dtype of the matrices.
+        public var dtype: SMMStorageDType
+        /// Replace an existing output file.
+        public var overwrite: Bool
+        /// Body checksum kind.
+        public var checksum: SMMChecksumKind
+        /// Called after each tensor is written.
+        public var progress: ((SMMWriteProgress) -> Void)?
+        /// Record the SHA-256 of every source file in the provenance (reads them all once more).
+        /// When false, the source files are listed with their sizes and an empty checksum.
+        public var hashSources: Bool
+
+        public init(dtype: SMMStorageDType = .f32, overwrite: Bool = false, checksum: SMMChecksumKind = .xxh64,
+                    hashSources: Bool = true, progress: ((SMMWriteProgress) -> Void)? = nil) {
+            self.dtype = dtype
+            self.overwrite = overwrite
+            self.checksum = checksum
+            self.hashSources = hashSources
+            self.progress = progress
+        }
+    }
+
+    /// What a conversion wrote.
+    public struct Report: Sendable {
+        /// The output path.
+        public var output: String
+        /// The header written.
+        public var header: SMMFileHeader
+        /// The metadata written.
+        public var metadata: SMMFileMetadata
+        /// Number of tensors written (int8 scale vectors included).
+        public var tensorCount: Int
+        /// Bytes of the source weights.
+        public var sourceWeightBytes: Int
+    }
+
+    // MARK: - Metadata
+
+    /// The metadata a conversion of `directory` would write.
+    /// - Throws: `FormatError` (config), `TokenizerError`, `ModelError.unsupportedModel` when the
+    ///   tokenizer cannot be stored faithfully.
+    public static func metadata(directory: URL, dtype: SMMStorageDType, created: Date = Date(),
+                                hashSources: Bool = true) throws -> SMMFileMetadata {
+        let configURL = directory.appendingPathComponent("config.json")
+        let config = try ModelConfig.load(contentsOf: configURL)
+        let configText = String(decoding: try Data(contentsOf: configURL), as: UTF8.self)
+        let tokenizer: SMMTokenizerMetadata
+        var pooling: String? = nil
+        let maxLength: Int
+        switch config {
+        case .bert, .distilbert:
+            let sentence = SentenceTransformersConfig(directory: directory)
+            maxLength = max(2, min(sentence.maxSeqLength ?? config.maxPositions, config.maxPositions))
+            pooling = sentence.pooling?.rawValue
+            let original = try BertTokenizer.load(directory: directory, doLowerCase: nil, maxLength: maxLength)
+            tokenizer = try SMMTokenizerCodec.metadata(of: original)
+            let rebuilt = try SMMTokenizerCodec.bert(tokenizer, maxLength: maxLength)
+            try checkSameTokenization(original, rebuilt)
+        case .gpt2:
+            maxLength = config.maxPositions
+            let original = try GPT2Tokenizer.load(directory: directory)
+            tokenizer = try SMMTokenizerCodec.metadata(of: original)
+            let rebuilt = try SMMTokenizerCodec.gpt2(tokenizer)
+            try checkSameTokenization(original, rebuilt)
+        }
+        let provenance = SMMProvenance(
+            sourceName: directory.standardizedFileURL.lastPathComponent, sourcePath: directory.standardizedFileURL.path,
+            sourceFiles: try sourceFiles(directory, hash: hashSources), converter: converterName, created: iso8601(created))
+        return try SMMFileMetadata(configJSON: configText, tokenizer: tokenizer, defaultPooling: pooling,
+                                   maxLength: maxLength, dtype: dtype, provenance: provenance)
+    }
+
+    /// Texts the rebuilt tokenizer must tokenize exactly like the original.
+    static let probeTexts = [
+        "Hello, world! This is a test.", "The quick brown fox jumps over the lazy dog.",
+        "Tesla stock falls as investors worry about demand", "I absolutely loved this movie!!!",
+        "  leading and trailing spaces  ", "tabs\tand\nnewlines\r\n", "Café naïve résumé Ångström",
+        "中文字符 日本語 한국어", "emoji 😀🚀 and symbols ©®™ — “quotes”", "don't won't it's y'all",
+        "numbers 3.14159 and 1,000,000 and 2024-01-01", "[CLS] [SEP] [MASK] [PAD] [UNK] <|endoftext|>",
+        "supercalifragilisticexpialidocious antidisestablishmentarianism", "UPPER lower MiXeD",
+        "a", "", "https://example.com/path?q=1&r=2", "C++ and C# and F#", "\u{00A0}non-breaking\u{2009}thin",
+    ]
+
+    static func checkSameTokenization(_ original: any Tokenizer, _ rebuilt: any Tokenizer) throws {
+        for text in probeTexts {
+            let a = try original.encode(text).ids, b = try rebuilt.encode(text).ids
+            guard a == b else {
+                throw ModelError.unsupportedModel("the tokenizer cannot be stored faithfully in an .smm file: "
+                    + "\(String(reflecting: text)) tokenizes to \(a.prefix(12)) but the stored form gives \(b.prefix(12))")
+            }
+        }
+    }
+
+    /// The files of `directory` a model is built from, with their sizes and SHA-256.
+    static func sourceFiles(_ directory: URL, hash: Bool = true) throws -> [SMMSourceFile] {
+        var names = ["config.json", Checkpoint.singleFileName, Checkpoint.indexFileName, "tokenizer.json",
+                     "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json", "merges.txt",
+                     "sentence_bert_config.json", "1_Pooling/config.json"]
+        let fm = FileManager.default
+        if !fm.fileExists(atPath: directory.appendingPathComponent(Checkpoint.singleFileName).path),
+           fm.fileExists(atPath: directory.appendingPathComponent(Checkpoint.indexFileName).path) {
+            let checkpoint = try Checkpoint.open(directory: directory)
+            names += checkpoint.files.map { $0.url.lastPathComponent }
+        }
+        var files: [SMMSourceFile] = []
+        for name in names {
+            let url = directory.appendingPathComponent(name)
+            guard fm.fileExists(atPath: url.path), !files.contains(where: { $0.name == name }) else { continue }
+            let attributes = try? fm.attributesOfItem(atPath: url.path)
+            let size = (attributes?[.size] as? NSNumber)?.intValue ?? 0
+            let digest: [UInt8]
+            if !hash {
+                files.append(SMMSourceFile(name: name, bytes: size, sha256: ""))
+                continue
+            } else if size == 0 {
+                digest = SHA256.hash([UInt8]())
+            } else {
+                let mapping = try MappedFile(path: url.path)
+                mapping.advise(.sequential)
+                digest = withExtendedLifetime(mapping) { SHA256.hash(mapping.allBytes) }
+            }
+            files.append(SMMSourceFile(name: name, bytes: size, sha256: SHA256.hex(digest)))
+        }
+        return files
+    }
+
+    static func iso8601(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: date)
+    }
+
+    // MARK: - Conversion
+
+    /// Converts the model in `directory` to an `.smm` file at `output` (atomically).
+    /// - Throws: `FormatError` (unreadable source, existing output without `overwrite`, write
+    ///   errors), `TokenizerError`, `ModelError`.
+    @discardableResult
+    public static func convert(directory: URL, to output: URL, options: Options = Options()) throws -> Report {
+        if !options.overwrite, FileManager.default.fileExists(atPath: output.path) {
+            throw FormatError.outputExists(path: output.path)
+        }
+        let metadata = try metadata(directory: directory, dtype: options.dtype, hashSources: options.hashSources)
+        let checkpoint = try Checkpoint.open(directory: directory)
+        let modelType = metadata.architecture
+        var writer = SMMFileWriter(metadata: metadata)
+        writer.checksumKind = options.checksum
+        for name in checkpoint.names {
+            let view = try checkpoint.tensor(name)
+            let shape = view.shape
+            guard view.dtype.isConvertibleToF32 else {
+                // Integer buffers (e.g. BERT's `position_ids`) are kept as they are.
+                writer.add(name: name, dtype: view.dtype, shape: shape) { out in
+                    view.withBytes { out.copyMemory(from: $0) }
+                }
+                continue
+            }
+            let plan = storagePlan(name: name, shape: shape, dtype: options.dtype, modelType: modelType)
+            switch plan.dtype {
+            case .i8:
+                let scaleName = SMMFileWriter.scaleName(for: name)
+                guard !checkpoint.has(scaleName) else {
+                    throw ModelError.unsupportedModel("the checkpoint already has a tensor named '\(scaleName)'")
+                }
+                let axis = plan.axis
+                writer.add(name: name, dtype: .i8, shape: shape,
+                           quantization: .int8PerChannel(axis: axis, scaleTensor: scaleName)) { out in
+                    let floats = try view.floats()
+                    floats.withUnsafeBufferPointer { src in
+                        let scales = SMMQuantizer.int8Scales(src.baseAddress!, shape: shape, axis: axis)
+                        SMMQuantizer.quantizeInt8(src.baseAddress!, shape: shape, axis: axis, scales: scales,
+                                                  into: out.baseAddress!.assumingMemoryBound(to: Int8.self))
+                    }
+                }
+                writer.add(name: scaleName, dtype: .f32, shape: [shape[axis]]) { out in
+                    let floats = try view.floats()
+                    let scales = floats.withUnsafeBufferPointer {
+                        SMMQuantizer.int8Scales($0.baseAddress!, shape: shape, axis: axis)
+                    }
+                    scales.withUnsafeBufferPointer { SMMFileWriter.encode($0, as: .f32, into: out) }
+                }
+            case .f16, .bf16:
+                let dtype = plan.dtype
+                writer.add(name: name, dtype: dtype, shape: shape) { out in
+                    let floats = try view.floats()
+                    floats.withUnsafeBufferPointer { SMMFileWriter.encode($0, as: dtype, into: out) }
+                }
+            default:
+                writer.add(name: name, dtype: .f32, shape: shape) { out in
+                    #if _endian(little)
+                    if view.dtype == .f32 {
+                        view.withBytes { out.copyMemory(from: $0) }
+                        return
+                    }
+                    #endif
+                    let floats = try view.floats()
+                    floats.withUnsafeBufferPointer { SMMFileWriter.encode($0, as: .f32, into: out) }
+                }
+            }
+        }
+        let header = try writer.write(to: output, overwrite: options.overwrite, progress: options.progress)
+        return Report(output: output.path, header: header, metadata: metadata, tensorCount: writer.tensors.count,
+                      sourceWeightBytes: checkpoint.byteCount)
+    }
+
+    // MARK: - Comparison
+
+    /// How a converted model's outputs compare with its source directory's.
+    public struct Comparison: Sendable {
+        /// `embeddings`, `logits` (classification) or `lm-logits` (GPT-2).
+        public var output: String
+        /// Number of vectors compared.
+        public var vectors: Int
+        /// Largest absolute difference of any element.
+        public var maxAbsDiff: Float
+        /// Smallest cosine similarity of a pair of vectors.
+        public var minCosine: Double
+        /// For classification: whether every text got the same label.
+        public var labelsEqual: Bool?
+        /// Whether every text tokenized the same.
+        public var tokenizationEqual: Bool
+    }
+
+    /// Runs both models on `texts` (default: a built-in set) and compares their outputs:
+    /// embeddings and (when there is a head) classification logits for encoders, next-token logits
+    /// for GPT-2.
+    public static func compare(_ a: LoadedModel, _ b: LoadedModel, texts: [String]? = nil) throws -> [Comparison] {
+        let texts = texts ?? probeTexts.filter { !$0.isEmpty }
+        switch (a, b) {
+        case let (.encoder(x), .encoder(y)):
+            let sameTokens = try texts.allSatisfy { try x.tokenizer.encode($0).ids == y.tokenizer.encode($0).ids }
+            var results = [measure("embeddings", try x.embed(texts), try y.embed(texts), sameTokens)]
+            if x.model.hasClassifier && y.model.hasClassifier {
+                let cx = try x.classify(texts), cy = try y.classify(texts)
+                var c = measure("logits", cx.map(\.logits), cy.map(\.logits), sameTokens)
+                c.labelsEqual = zip(cx, cy).allSatisfy { $0.label == $1.label }
+                results.append(c)
+            }
+            return results
+        case let (.decoder(x), .decoder(y)):
+            var rowsA: [[Float]] = [], rowsB: [[Float]] = []
+            var sameTokens = true
+            for text in texts {
+                let ids = x.tokenizer.encodeIDs(text), idsB = y.tokenizer.encodeIDs(text)
+                sameTokens = sameTokens && ids == idsB
+                let prompt = Array(ids.prefix(x.model.contextLength))
+                guard !prompt.isEmpty else { continue }
+                rowsA += try x.model.logits(prompt)
+                rowsB += try y.model.logits(prompt)
+            }
+            return [measure("lm-logits", rowsA, rowsB, sameTokens)]
+        default:
+            throw ModelError.unsupportedModel("cannot compare an encoder with a decoder")
+        }
+    }
+
+    static func measure(_ output: String, _ a: [[Float]], _ b: [[Float]], _ sameTokens: Bool) -> Comparison {
+        var maxDiff: Float = a.count == b.count ? 0 : .infinity
+        var minCos = a.count == b.count ? 1.0 : 0
+        for (u, v) in zip(a, b) {
+            guard u.count == v.count else { maxDiff = .infinity; minCos = 0; continue }
+            var dot = 0.0, nu = 0.0, nv = 0.0
+            for i in u.indices {
+                maxDiff = max(maxDiff, abs(u[i] - v[i]))
+                dot += Double(u[i]) * Double(v[i])
+                nu += Double(u[i]) * Double(u[i])
+                nv += Double(v[i]) * Double(v[i])
+            }
+            let cos = nu > 0 && nv > 0 ? dot / (nu.squareRoot() * nv.squareRoot()) : (nu == nv ? 1 : 0)
+            minCos = min(minCos, cos)
+        }
+        return Comparison(output: output, vectors: a.count, maxAbsDiff: maxDiff, minCosine: minCos, labelsEqual: nil,
+                          tokenizationEqual: sameTokens)
+    }
+}

@@ -1,0 +1,239 @@
+// An `.smm` file as a `TensorSource`, and a ready model from an `.smm` file.
+//
+// f32 tensors are used in place in the mapping (the format aligns every tensor to 64 bytes, so no
+// copy is needed); f16 and bf16 are converted to f32 once, at load; int8 tensors are dequantized
+// to f32 at load (value = q × scale[channel]) until the int8 kernels use them in place through
+// `int8Tensor(_:)`.
+import SMMFormat
+import SMMKernels
+import SMMTokenizers
+
+/// The tensors of a validated `.smm` file.
+public struct SMMFileTensorSource: TensorSource {
+    /// The file read from.
+    public let file: SMMFile
+    public let tensorNames: [String]
+
+    /// Wraps an opened file.
+    public init(_ file: SMMFile) {
+        self.file = file
+        self.tensorNames = file.tensors.map(\.name)
+    }
+
+    public func floatTensor(_ name: String) throws -> FloatTensorView? {
+        guard let entry = file.entry(name) else { return nil }
+        #if _endian(little)
+        if entry.dtype == .f32, entry.quantization == .none {
+            let base = file.mapping.baseAddress + entry.dataOffset
+            if Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 {
+                return FloatTensorView(pointer: base.assumingMemoryBound(to: Float.self), shape: entry.shape, owner: file)
+            }
+        }
+        #endif
+        guard entry.dtype.isConvertibleToF32 || entry.quantization != .none else {
+            throw ModelError.unsupportedDType(name: name, dtype: entry.dtype.safetensorsName)
+        }
+        let buffer = FloatBuffer(count: entry.elementCount)
+        try file.copyFloats(entry, into: UnsafeMutableBufferPointer(start: buffer.pointer, count: entry.elementCount))
+        return FloatTensorView(pointer: buffer.pointer, shape: entry.shape, owner: buffer)
+    }
+
+    /// An int8 tensor in place, with its per-channel scales: for int8 kernels.
+    public struct Int8TensorView: @unchecked Sendable {
+        /// The int8 values, row-major, 64-byte aligned.
+        public let values: UnsafePointer<Int8>
+        /// One scale per channel along `axis`.
+        public let scales: UnsafePointer<Float>
+        /// The tensor's shape.
+        public let shape: [Int]
+        /// The output-channel axis (0 for `nn.Linear` (out, in), 1 for GPT-2 `Conv1D` (in, out)).
+        public let axis: Int
+        /// Keeps the mapping alive.
+        public let owner: SMMFile
+    }
+
+    /// The int8 tensor `name` in place, or nil when it is absent or not stored as int8.
+    public func int8Tensor(_ name: String) -> Int8TensorView? {
+        #if _endian(little)
+        guard let entry = file.entry(name), case let .int8PerChannel(axis, _) = entry.quantization,
+              let scale = file.scaleEntry(for: entry) else { return nil }
+        let base = file.mapping.baseAddress
+        return Int8TensorView(values: (base + entry.dataOffset).assumingMemoryBound(to: Int8.self),
+                              scales: (base + scale.dataOffset).assumingMemoryBound(to: Float.self),
+                              shape: entry.shape, axis: axis, owner: file)
+        #else
+        return nil
+        #endif
+    }
+}
+
+/// A `TensorSource` whose matrices read as if stored in a smaller dtype: each tensor the
+/// conversion policy would store as f16, bf16 or int8 is rounded (or quantized and dequantized)
+/// exactly as `smm-convert --dtype` would store it, so that quantizing an f32 model at load gives
+/// the same weights as loading a converted file.
+public struct QuantizingTensorSource: TensorSource {
+    /// The full-precision source.
+    public let base: any TensorSource
+    /// The storage type simulated.
+    public let dtype: SMMStorageDType
+    /// `bert`, `distilbert` or `gpt2` (decides the output-channel axis of each matrix).
+    public let modelType: String
+
+    public init(base: any TensorSource, dtype: SMMStorageDType, modelType: String) {
+        self.base = base
+        self.dtype = dtype
+        self.modelType = modelType
+    }
+
+    public var tensorNames: [String] { base.tensorNames }
+
+    public func floatTensor(_ name: String) throws -> FloatTensorView? {
+        guard let view = try base.floatTensor(name) else { return nil }
+        let plan = ModelConverter.storagePlan(name: name, shape: view.shape, dtype: dtype, modelType: modelType)
+        guard plan.dtype != .f32 else { return view }
+        let buffer = FloatBuffer(count: view.count)
+        buffer.pointer.update(from: view.pointer, count: view.count)
+        withExtendedLifetime(view.owner) {}
+        SMMQuantizer.roundTrip(buffer.pointer, shape: view.shape, as: plan.dtype, axis: plan.axis)
+        return FloatTensorView(pointer: buffer.pointer, shape: view.shape, owner: buffer)
+    }
+}
+
+extension ModelLoader {
+    /// Builds the model stored in an opened `.smm` file: the network from its config and tensors, the
+    /// tokenizer from its metadata. `dtype` (f16, bf16, int8) further quantizes an f32 file at load.
+    /// - Throws: `ModelError` (missing or misshapen tensor, a tokenizer the engine cannot rebuild),
+    ///   `TokenizerError`, `FormatError`.
+    public static func load(file: SMMFile, dtype: SMMStorageDType? = nil, pool: WorkerPool = .shared) throws -> LoadedModel {
+        let loaded = try loadUnquantized(file: file, dtype: dtype, pool: pool)
+        // An int8 file (or int8 asked at load) runs on the int8 kernels.
+        let runInt8 = dtype == .int8 || (dtype == nil && file.metadata.dtype == .int8)
+        return runInt8 ? loaded.quantized(.int8) : loaded
+    }
+
+    static func loadUnquantized(file: SMMFile, dtype: SMMStorageDType?, pool: WorkerPool) throws -> LoadedModel {
+        let metadata = file.metadata
+        var source: any TensorSource = SMMFileTensorSource(file)
+        if let dtype, dtype != .f32 {
+            source = QuantizingTensorSource(base: source, dtype: dtype, modelType: metadata.architecture)
+        }
+        switch metadata.config {
+        case .bert, .distilbert:
+            let model = try encoder(config: metadata.config, source: source, pool: pool)
+            let tokenizer = try SMMTokenizerCodec.bert(metadata.tokenizer, maxLength: min(metadata.maxLength, model.maxPositions))
+            let pooling = metadata.defaultPooling.flatMap(Pooling.init(rawValue:)) ?? .mean
+            return .encoder(TextEncoder(model: model, tokenizer: tokenizer, defaultPooling: pooling))
+        case .gpt2(let c):
+            let model = try GPT2Model.load(shape: try gpt2Shape(c), source: source, pool: pool)
+            let tokenizer = try SMMTokenizerCodec.gpt2(metadata.tokenizer)
+            return .decoder(TextGenerator(model: model, tokenizer: tokenizer))
+        }
+    }
+}
+
+/// Tokenizers to and from `.smm` metadata.
+public enum SMMTokenizerCodec {
+    /// The five special tokens a `BertTokenizer` built from a vocabulary registers.
+    static let bertSpecials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+    /// A WordPiece tokenizer from metadata.
+    /// - Throws: `ModelError.unsupportedModel` for settings the public tokenizer API cannot rebuild,
+    ///   `TokenizerError` for a bad vocabulary.
+    public static func bert(_ t: SMMTokenizerMetadata, maxLength: Int) throws -> BertTokenizer {
+        guard t.kind == .wordpiece else {
+            throw ModelError.unsupportedModel("a BERT model needs a wordpiece tokenizer, the file has '\(t.kind.rawValue)'")
+        }
+        guard t.cleanText ?? true, t.handleChineseChars ?? true else {
+            throw ModelError.unsupportedModel("tokenizer settings clean_text = false or handle_chinese_chars = false are not supported")
+        }
+        let tokenizer = try BertTokenizer(vocabulary: t.vocabulary, doLowerCase: t.doLowerCase ?? true,
+                                          stripAccents: t.stripAccents, maxLength: max(2, maxLength))
+        for token in t.addedTokens {
+            guard bertSpecials.contains(token.content), tokenizer.id(forToken: token.content) == token.id,
+                  token.special, !token.normalized, !token.lstrip, !token.rstrip, !token.singleWord else {
+                throw ModelError.unsupportedModel("added token '\(token.content)' (id \(token.id)) is not one of BERT's standard special tokens")
+            }
+        }
+        let actual = ["pad": tokenizer.padID, "cls": tokenizer.clsID, "sep": tokenizer.sepID, "unk": tokenizer.unkID]
+        for (role, id) in t.specialTokenIDs {
+            if let expected = actual[role], expected != id {
+                throw ModelError.unsupportedModel("the tokenizer's \(role) token is id \(id) in the file but \(expected) in its vocabulary")
+            }
+        }
+        return tokenizer
+    }
+
+    /// A byte-level BPE tokenizer from metadata.
+    /// - Throws: `TokenizerError` for merges that do not fit the vocabulary, `ModelError` for a wrong kind.
+    public static func gpt2(_ t: SMMTokenizerMetadata) throws -> GPT2Tokenizer {
+        guard t.kind == .bpe else {
+            throw ModelError.unsupportedModel("a GPT-2 model needs a bpe tokenizer, the file has '\(t.kind.rawValue)'")
+        }
+        var vocabulary: [String: Int] = [:]
+        vocabulary.reserveCapacity(t.vocabulary.count)
+        for (id, token) in t.vocabulary.enumerated() {
+            guard vocabulary.updateValue(id, forKey: token) == nil else {
+                throw ModelError.unsupportedModel("token \(debugQuoted(token)) appears twice in the vocabulary")
+            }
+        }
+        let added = t.addedTokens.map {
+            GPT2Tokenizer.AddedToken(content: $0.content, id: $0.id, isSpecial: $0.special, leftStrip: $0.lstrip,
+                                     rightStrip: $0.rstrip, singleWord: $0.singleWord)
+        }
+        return try GPT2Tokenizer(vocabulary: vocabulary, merges: t.mergePairs, addedTokens: added)
+    }
+
+    /// The metadata of a WordPiece tokenizer.
+    /// - Throws: `ModelError.unsupportedModel` when its ids have gaps.
+    public static func metadata(of tokenizer: BertTokenizer) throws -> SMMTokenizerMetadata {
+        var vocabulary: [String] = []
+        vocabulary.reserveCapacity(tokenizer.vocabularySize)
+        for id in 0..<tokenizer.vocabularySize {
+            guard let token = tokenizer.token(forID: id) else {
+                throw ModelError.unsupportedModel("the tokenizer has no token for id \(id) (ids with gaps are not supported)")
+            }
+            vocabulary.append(token)
+        }
+        var added: [SMMAddedToken] = []
+        var special: [String: Int] = ["pad": tokenizer.padID, "cls": tokenizer.clsID, "sep": tokenizer.sepID,
+                                      "unk": tokenizer.unkID]
+        for name in bertSpecials {
+            if let id = tokenizer.id(forToken: name) { added.append(SMMAddedToken(content: name, id: id)) }
+        }
+        if let mask = tokenizer.id(forToken: "[MASK]") { special["mask"] = mask }
+        let options = tokenizer.normalizerOptions
+        return SMMTokenizerMetadata(kind: .wordpiece, vocabulary: vocabulary, addedTokens: added, specialTokenIDs: special,
+                                    doLowerCase: options.lowercase, stripAccents: options.stripAccents,
+                                    cleanText: options.cleanText, handleChineseChars: options.handleChineseCharacters)
+    }
+
+    /// The metadata of a byte-level BPE tokenizer.
+    /// - Throws: `ModelError.unsupportedModel` when its ids have gaps or a merge part holds a space.
+    public static func metadata(of tokenizer: GPT2Tokenizer) throws -> SMMTokenizerMetadata {
+        let byID = tokenizer.vocabulary.sorted { $0.value < $1.value }
+        for (expected, entry) in byID.enumerated() where entry.value != expected {
+            throw ModelError.unsupportedModel("the BPE vocabulary's ids are not 0..<\(byID.count) without gaps (id \(entry.value) at position \(expected))")
+        }
+        var merges: [String] = []
+        merges.reserveCapacity(tokenizer.merges.count)
+        for (a, b) in tokenizer.merges {
+            guard !a.isEmpty, !b.isEmpty, !a.contains(" "), !b.contains(" ") else {
+                throw ModelError.unsupportedModel("merge (\(debugQuoted(a)), \(debugQuoted(b))) has an empty part or a space")
+            }
+            merges.append(a + " " + b)
+        }
+        var special: [String: Int] = [:]
+        if let eot = tokenizer.endOfTextID {
+            special["bos"] = eot
+            special["eos"] = eot
+        }
+        let added = tokenizer.addedTokens.map {
+            SMMAddedToken(content: $0.content, id: $0.id, special: $0.isSpecial, normalized: false, lstrip: $0.leftStrip,
+                          rstrip: $0.rightStrip, singleWord: $0.singleWord)
+        }
+        return SMMTokenizerMetadata(kind: .bpe, vocabulary: byID.map(\.key), merges: merges, addedTokens: added,
+                                    specialTokenIDs: special)
+    }
+
+    private static func debugQuoted(_ s: String) -> String { String(reflecting: s) }
+}

@@ -1,0 +1,227 @@
+// `smm inspect FILE [--json] [--verify]`: what an `.smm` file holds (Docs/FORMAT.md), without
+// loading the model: format version, model and tokenizer summary, labels, dtype, provenance,
+// checksums, and the tensor table with sizes.
+import ArgumentParser
+import Foundation
+import SMMFormat
+import SMMModels
+
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Show an .smm model file's metadata, tensor table, sizes and dtype.")
+
+    @Argument(help: "An .smm model file (written by smm-convert).")
+    var file: String
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    @Flag(help: "Also verify the body checksum (reads the whole file); a mismatch exits non-zero.")
+    var verify = false
+
+    @Flag(help: "Also time opening the file, building the model and its first output (one short text), in this process.")
+    var timeLoad = false
+
+    func run() throws {
+        if timeLoad { try timeLoading() }
+        let smm = try SMMFile(path: file)
+        var verifyError: Error? = nil
+        var computed: String? = nil
+        if verify {
+            computed = smm.computedBodyChecksum()
+            if computed != smm.header.bodyChecksumHex {
+                do { try smm.verifyBody() } catch { verifyError = error }   // hashes again, for the error
+            }
+        }
+        if json {
+            printJSON(smm, verified: verify ? verifyError == nil : nil, computed: computed)
+        } else {
+            printText(smm, verified: verify ? verifyError == nil : nil)
+        }
+        if let verifyError { throw verifyError }
+    }
+
+    /// Opens the file afresh, builds the model and computes one output, printing each step's wall time.
+    private func timeLoading() throws {
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        let smm = try SMMFile(path: file)
+        let t1 = clock.now
+        let model = try ModelLoader.load(file: smm)
+        let t2 = clock.now
+        let text = "The quick brown fox jumps over the lazy dog."
+        switch model {
+        case .encoder(let encoder): _ = try encoder.embed([text])
+        case .decoder(let generator): _ = try generator.model.logits(generator.tokenizer.encodeIDs(text))
+        }
+        let t3 = clock.now
+        switch model {
+        case .encoder(let encoder): _ = try encoder.embed([text])
+        case .decoder(let generator): _ = try generator.model.logits(generator.tokenizer.encodeIDs(text))
+        }
+        let t4 = clock.now
+        func ms(_ d: Duration) -> String {
+            String(format: "%.1f ms", Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) / 1e15)
+        }
+        print("Load timing: open + validate \(ms(t1 - t0)), build model and tokenizer \(ms(t2 - t1)), "
+              + "first output \(ms(t3 - t2)); total \(ms(t3 - t0)) (a second output: \(ms(t4 - t3)))")
+    }
+
+    // MARK: - Text
+
+    private func printText(_ smm: SMMFile, verified: Bool?) {
+        let h = smm.header, m = smm.metadata
+        let weights = smm.tensors.filter { !isScale($0, in: smm) }
+        let parameters = weights.reduce(0) { $0 + $1.elementCount }
+        print("File:       \(smm.path) (\(h.fileSize) bytes, \(formatSize(h.fileSize)))")
+        print("Format:     SMM \(h.majorVersion).\(h.minorVersion), header \(h.headerSize) B, metadata \(formatSize(h.metadataLength)), "
+              + "tensor table \(formatSize(h.tableLength)), data \(formatSize(h.dataLength))")
+        print("Model:      \(m.architecture)\(m.config.architectures.isEmpty ? "" : " (\(m.config.architectures.joined(separator: ", ")))"), "
+              + "\(m.config.layerCount) layers, hidden \(m.config.hiddenSize), vocab \(m.config.vocabSize), "
+              + "\(m.config.maxPositions) positions, \(formatCount(parameters)) parameters")
+        print("Dtype:      \(m.dtype.rawValue)  (\(dtypeSummary(smm)))")
+        let t = m.tokenizer
+        var tokenizer = "\(t.kind.rawValue), \(t.vocabulary.count) tokens"
+        if t.kind == .bpe { tokenizer += ", \(t.merges.count) merges" }
+        if let lower = t.doLowerCase { tokenizer += lower ? ", lowercase" : ", cased" }
+        if !t.addedTokens.isEmpty { tokenizer += ", added: " + t.addedTokens.map { "\($0.content)=\($0.id)" }.joined(separator: " ") }
+        print("Tokenizer:  \(tokenizer)")
+        if !t.specialTokenIDs.isEmpty {
+            print("Specials:   " + t.specialTokenIDs.keys.sorted().map { "\($0)=\(t.specialTokenIDs[$0]!)" }.joined(separator: " "))
+        }
+        if m.architecture != "gpt2" { print("Labels:     \(m.labels.joined(separator: ", "))") }
+        print("Pooling:    \(m.defaultPooling ?? "(none)")")
+        print("Max length: \(m.maxLength) tokens")
+        let status: String
+        switch verified {
+        case true?: status = " (verified)"
+        case false?: status = " (MISMATCH)"
+        case nil: status = " (not verified; use --verify)"
+        }
+        print("Checksum:   \(h.checksumKind?.name ?? "kind \(h.bodyChecksumKind)") \(h.bodyChecksumHex)\(status)")
+        let p = m.provenance
+        print("Source:     \(p.sourceName.isEmpty ? "?" : p.sourceName) (\(p.sourcePath)), converted by \(p.converter) at \(p.created)")
+        for f in p.sourceFiles {
+            print("            \(f.name.padding(toLength: 26, withPad: " ", startingAt: 0)) \(String(f.bytes).leftPad(11)) B  sha256 \(f.sha256.isEmpty ? "(not recorded)" : f.sha256)")
+        }
+        print("Tensors:    \(smm.tensors.count) (\(weights.count) weights, \(smm.tensors.count - weights.count) int8 scale vectors)")
+        let width = min(64, max(20, smm.tensors.map(\.name.count).max() ?? 20))
+        print("  " + "name".padding(toLength: width, withPad: " ", startingAt: 0) + "  dtype  " + "shape".padding(toLength: 16, withPad: " ", startingAt: 0)
+              + "      bytes      offset  quantization")
+        for e in smm.tensors {
+            var name = e.name
+            if name.count > width { name = "…" + name.suffix(width - 1) }
+            let shape = "[" + e.shape.map(String.init).joined(separator: ", ") + "]"
+            var quant = ""
+            if case let .int8PerChannel(axis, scale) = e.quantization {
+                quant = "int8/channel axis \(axis), scales '\(smm.tensors[scale].name)'"
+            }
+            print("  " + name.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
+                  + e.dtype.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0) + "  "
+                  + shape.padding(toLength: 16, withPad: " ", startingAt: 0) + String(e.byteLength).leftPad(11)
+                  + String(e.dataOffset).leftPad(12) + "  " + quant)
+        }
+    }
+
+    private func isScale(_ entry: SMMTensorEntry, in smm: SMMFile) -> Bool {
+        smm.tensors.contains { if case let .int8PerChannel(_, s) = $0.quantization { return smm.tensors[s] == entry }; return false }
+    }
+
+    private func dtypeSummary(_ smm: SMMFile) -> String {
+        var bytes: [String: (count: Int, bytes: Int)] = [:]
+        for e in smm.tensors {
+            let key = e.dtype.rawValue
+            bytes[key, default: (0, 0)].count += 1
+            bytes[key, default: (0, 0)].bytes += e.byteLength
+        }
+        return bytes.keys.sorted().map { "\($0): \(bytes[$0]!.count) tensors, \(formatSize(bytes[$0]!.bytes))" }.joined(separator: "; ")
+    }
+
+    // MARK: - JSON
+
+    private func printJSON(_ smm: SMMFile, verified: Bool?, computed: String?) {
+        let h = smm.header, m = smm.metadata, t = m.tokenizer, p = m.provenance
+        let placeholder = "\u{1}config\u{1}"
+        let value: JSONValue = .object([
+            ("file", .string(smm.path)),
+            ("format_version", .string("\(h.majorVersion).\(h.minorVersion)")),
+            ("file_size", .int(h.fileSize)),
+            ("sections", .object([
+                ("header", .object([("offset", .int(0)), ("length", .int(h.headerSize))])),
+                ("metadata", .object([("offset", .int(h.metadataOffset)), ("length", .int(h.metadataLength))])),
+                ("tensor_table", .object([("offset", .int(h.tableOffset)), ("length", .int(h.tableLength))])),
+                ("data", .object([("offset", .int(h.dataOffset)), ("length", .int(h.dataLength))])),
+            ])),
+            ("checksum", .object([
+                ("kind", h.checksumKind.map { .string($0.name) } ?? .int(Int(h.bodyChecksumKind))),
+                ("stored", .string(h.bodyChecksumHex)),
+                ("computed", computed.map(JSONValue.string) ?? .null),
+                ("verified", verified.map(JSONValue.bool) ?? .null),
+            ])),
+            ("architecture", .string(m.architecture)),
+            ("dtype", .string(m.dtype.rawValue)),
+            ("config", .string(placeholder)),
+            ("labels", .strings(m.labels)),
+            ("default_pooling", m.defaultPooling.map(JSONValue.string) ?? .null),
+            ("max_length", .int(m.maxLength)),
+            ("tokenizer", .object([
+                ("kind", .string(t.kind.rawValue)),
+                ("vocabulary_size", .int(t.vocabulary.count)),
+                ("merges", .int(t.merges.count)),
+                ("added_tokens", .array(t.addedTokens.map { .object([("content", .string($0.content)), ("id", .int($0.id)),
+                                                                     ("special", .bool($0.special))]) })),
+                ("special_tokens", .object(t.specialTokenIDs.keys.sorted().map { ($0, .int(t.specialTokenIDs[$0]!)) })),
+                ("do_lower_case", t.doLowerCase.map(JSONValue.bool) ?? .null),
+                ("strip_accents", t.stripAccents.map(JSONValue.bool) ?? .null),
+            ])),
+            ("provenance", .object([
+                ("source_name", .string(p.sourceName)), ("source_path", .string(p.sourcePath)),
+                ("source_files", .array(p.sourceFiles.map { .object([("name", .string($0.name)), ("bytes", .int($0.bytes)),
+                                                                     ("sha256", .string($0.sha256))]) })),
+                ("converter", .string(p.converter)), ("created", .string(p.created)),
+            ])),
+            ("parameters", .int(smm.tensors.filter { !isScale($0, in: smm) }.reduce(0) { $0 + $1.elementCount })),
+            ("tensors", .array(smm.tensors.map { e in
+                var fields: [(String, JSONValue)] = [("name", .string(e.name)), ("dtype", .string(e.dtype.rawValue)),
+                                                     ("shape", .ints(e.shape)), ("offset", .int(e.dataOffset)),
+                                                     ("bytes", .int(e.byteLength))]
+                if case let .int8PerChannel(axis, scale) = e.quantization {
+                    fields.append(("quantization", .object([("scheme", .string("int8_per_channel")), ("axis", .int(axis)),
+                                                            ("scales", .string(smm.tensors[scale].name))])))
+                }
+                return .object(fields)
+            })),
+        ])
+        var text = value.text
+        var escaped = ""
+        JSONValue.escape(placeholder, into: &escaped)
+        text = text.replacingOccurrences(of: escaped, with: m.configJSON)
+        print(text)
+    }
+}
+
+private extension String {
+    func leftPad(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}
+
+private func formatSize(_ n: Int) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var value = Double(n)
+    var unit = 0
+    while value >= 1024 && unit < units.count - 1 {
+        value /= 1024
+        unit += 1
+    }
+    return unit == 0 ? "\(n) B" : String(format: "%.1f %@", value, units[unit])
+}
+
+private func formatCount(_ n: Int) -> String {
+    n >= 1_000_000 ? String(format: "%.1f M", Double(n) / 1e6) : n >= 1000 ? String(format: "%.1f k", Double(n) / 1e3) : "\(n)"
+}
+
+/// `--dtype f32|f16|bf16|int8` on model-running commands.
+extension SMMStorageDType: ExpressibleByArgument {}
+
+/// Lets every file of this module name the storage dtype without importing SMMFormat.
+typealias SMMStorageDType = SMMFormat.SMMStorageDType
