@@ -18,11 +18,15 @@ let package = Package(
     ],
     targets: [
         // Header-only view of Debian's OpenBLAS (`cblas.h`); the library itself is opened at run
-        // time (see SMMKernels/BLASLoader.swift) so that its CPU core can be chosen first.
+        // time (see SMMKernels/BLAS.swift) so that its CPU core can be chosen first.
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS",
                        providers: [.apt(["libopenblas-dev"])]),
+        // SIMD micro-kernels only (int8 VNNI blocks on packed data), with per-function target
+        // attributes and a run-time CPU check; everything around them is Swift in SMMKernels.
+        .target(name: "CMicroKernels"),
         .target(name: "SMMKernels",
-                dependencies: [.target(name: "COpenBLAS", condition: .when(platforms: [.linux]))]),
+                dependencies: ["CMicroKernels",
+                               .target(name: "COpenBLAS", condition: .when(platforms: [.linux]))]),
         .target(name: "SMMTokenizers"),
         .target(name: "SMMFormat", dependencies: ["SMMKernels"]),
         .target(name: "SMMModels", dependencies: ["SMMKernels", "SMMFormat", "SMMTokenizers"]),
@@ -37,7 +41,7 @@ let package = Package(
         .testTarget(name: "SMMKernelsTests", dependencies: ["SMMKernels"]),
         .testTarget(name: "SMMTokenizersTests", dependencies: ["SMMTokenizers"]),
         .testTarget(name: "SMMFormatTests", dependencies: ["SMMFormat"]),
-        .testTarget(name: "SMMModelsTests", dependencies: ["SMMModels"]),
+        .testTarget(name: "SMMModelsTests", dependencies: ["SMMModels", "SMMFormat", "SMMKernels", "SMMTokenizers"]),
         .testTarget(name: "SmartModelManagerTests", dependencies: ["SmartModelManager"]),
     ],
     swiftLanguageModes: [.v6]

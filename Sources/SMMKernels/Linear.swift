@@ -2,10 +2,12 @@
 // activation). It picks sgemv for a single row (5x faster than sgemm at M=1 with OpenBLAS) and
 // sgemm otherwise, and splits the output features over the worker pool, each worker calling a
 // single-threaded BLAS on its own column block and finishing that block (bias, activation)
-// while it is still in cache.
+// while it is still in cache. int8 weights go to `QuantizedLinear` (same split, int8 kernels).
 
 /// A linear layer's weights, read-only. The storage lives in a mapped model file or in an owned
-/// buffer (`owner` keeps either alive as long as the weight is used).
+/// buffer (`owner` keeps either alive as long as the weight is used). The matrix is either f32
+/// (computed with BLAS) or int8 per output channel (`QuantizedMatrix`, computed with the int8
+/// kernels of `QuantizedLinear`); `Linear.forward` runs either.
 public struct LinearWeight: @unchecked Sendable {
     /// How the matrix is stored.
     public enum Layout: Sendable {
@@ -15,28 +17,84 @@ public struct LinearWeight: @unchecked Sendable {
         case inOut
     }
 
-    /// The matrix, `outFeatures * inFeatures` floats.
-    public let weight: UnsafePointer<Float>
+    /// The matrix's element storage.
+    public enum Storage: @unchecked Sendable {
+        /// `outFeatures * inFeatures` floats in `layout` order.
+        case f32(UnsafePointer<Float>)
+        /// int8 per output channel, packed for the int8 kernels (`layout` is the source's order).
+        case int8(QuantizedMatrix)
+    }
+
+    /// The matrix.
+    public let storage: Storage
     /// The bias, `outFeatures` floats, or nil.
     public let bias: UnsafePointer<Float>?
     /// Number of outputs (N).
     public let outFeatures: Int
     /// Number of inputs (K).
     public let inFeatures: Int
-    /// Storage order of `weight`.
+    /// Storage order of the f32 matrix (for int8: of the matrix it was quantized from).
     public let layout: Layout
     /// Whatever owns the memory (a mapped file, a `FloatBuffer`).
     public let owner: (any Sendable)?
 
-    /// Wraps existing storage; nothing is copied.
+    /// Wraps existing f32 storage; nothing is copied.
     public init(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outFeatures: Int, inFeatures: Int,
                 layout: Layout, owner: (any Sendable)?) {
-        self.weight = weight
+        self.storage = .f32(weight)
         self.bias = bias
         self.outFeatures = outFeatures
         self.inFeatures = inFeatures
         self.layout = layout
         self.owner = owner
+    }
+
+    /// Wraps an int8 matrix and an f32 bias (kept alive by `owner`).
+    public init(quantized matrix: QuantizedMatrix, bias: UnsafePointer<Float>?, layout: Layout = .outIn,
+                owner: (any Sendable)?) {
+        self.storage = .int8(matrix)
+        self.bias = bias
+        self.outFeatures = matrix.outFeatures
+        self.inFeatures = matrix.inFeatures
+        self.layout = layout
+        self.owner = owner
+    }
+
+    /// The f32 matrix, `outFeatures * inFeatures` floats in `layout` order. Only for f32 storage:
+    /// check `quantized == nil` (or switch over `storage`) first; reading it from an int8 weight
+    /// stops the program.
+    public var weight: UnsafePointer<Float> {
+        guard case .f32(let pointer) = storage else {
+            preconditionFailure("LinearWeight.weight read on an int8 weight; use `storage` or `quantized`")
+        }
+        return pointer
+    }
+
+    /// The int8 matrix, or nil for f32 storage.
+    public var quantized: QuantizedMatrix? {
+        if case .int8(let matrix) = storage { return matrix }
+        return nil
+    }
+
+    /// This layer with its matrix quantized to int8 per output channel (symmetric, scale =
+    /// max |w_row| / 127) and packed for the int8 kernels; the bias stays f32 (copied, so that the
+    /// new weight does not keep the f32 matrix's owner alive). An int8 weight is returned as it is,
+    /// and so is a layer with more than `QuantizedMatrix.maxInFeatures` inputs (its int32
+    /// accumulators could overflow).
+    public func quantizedInt8(pool: WorkerPool = .shared) -> LinearWeight {
+        guard case .f32(let pointer) = storage, inFeatures <= QuantizedMatrix.maxInFeatures,
+              outFeatures > 0, inFeatures > 0 else { return self }
+        let matrix = QuantizedMatrix(quantizing: pointer, outFeatures: outFeatures, inFeatures: inFeatures,
+                                     layout: layout, pool: pool)
+        var biasCopy: FloatBuffer?
+        if let bias {
+            let copy = FloatBuffer(count: outFeatures)
+            copy.pointer.update(from: bias, count: outFeatures)
+            biasCopy = copy
+        }
+        withExtendedLifetime(owner) {}
+        return LinearWeight(quantized: matrix, bias: biasCopy.map { UnsafePointer($0.pointer) }, layout: layout,
+                            owner: biasCopy)
     }
 }
 
@@ -47,6 +105,11 @@ public enum Linear {
     public static func forward(_ x: UnsafePointer<Float>, rows: Int, weight w: LinearWeight,
                                out: UnsafeMutablePointer<Float>, activation: Activations.Kind? = nil,
                                pool: WorkerPool = .shared) {
+        if case .int8(let matrix) = w.storage {
+            QuantizedLinear.forward(x, rows: rows, weight: matrix, bias: w.bias, out: out, activation: activation,
+                                    pool: pool)
+            return
+        }
         let n = w.outFeatures, k = w.inFeatures
         // Work per worker should stay large enough to amortise a dispatch (~1 us).
         let blocks = (n + 15) / 16

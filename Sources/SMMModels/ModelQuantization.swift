@@ -1,0 +1,116 @@
+// Quantized inference for a loaded model: the same network with its linear layers stored as int8
+// and computed by the int8 kernels (`QuantizedLinear`), decided at load or at any time after.
+//
+// What changes: the matrices of the encoder blocks (q, k, v, attention output, both FFN layers) and
+// of the GPT-2 blocks (c_attn, c_proj, c_fc, mlp.c_proj), and by default GPT-2's LM head (the
+// biggest decode matmul). What stays f32: embeddings, LayerNorms, biases, attention itself, and the
+// encoders' small heads (pooler, pre-classifier, classifier) unless asked for. The f32 model is not
+// changed; the quantized one shares its f32 tensors (embeddings, norms, biases).
+import SMMKernels
+
+/// How the weights of a model's linear layers are stored and multiplied.
+public enum WeightQuantization: String, Sendable, Codable, CaseIterable {
+    /// int8 per output channel (symmetric, scale = max |w_row| / 127); activations quantized per
+    /// row at run time (asymmetric uint8); int32 accumulation with AVX-512 VNNI where available.
+    case int8
+}
+
+extension LinearWeight {
+    /// This layer in `mode`.
+    func quantized(_ mode: WeightQuantization, pool: WorkerPool) -> LinearWeight {
+        switch mode {
+        case .int8: return quantizedInt8(pool: pool)
+        }
+    }
+}
+
+extension EncoderModel {
+    /// The same model with the linear layers of every encoder block in `mode` (int8).
+    /// - Parameter heads: also quantize the pooler and classification head (BERT pooler,
+    ///   DistilBERT pre-classifier and classifier). They are small (one row per sequence), so the
+    ///   default keeps them f32.
+    /// - Returns: a new model; this one is unchanged and shares its f32 tensors with it.
+    public func quantized(_ mode: WeightQuantization = .int8, heads: Bool = false) -> EncoderModel {
+        let pool = self.pool
+        let layers = encoder.layers.map { l in
+            EncoderLayerWeights(query: l.query.quantized(mode, pool: pool), key: l.key.quantized(mode, pool: pool),
+                                value: l.value.quantized(mode, pool: pool),
+                                attentionOutput: l.attentionOutput.quantized(mode, pool: pool),
+                                attentionNorm: l.attentionNorm,
+                                intermediate: l.intermediate.quantized(mode, pool: pool),
+                                output: l.output.quantized(mode, pool: pool), outputNorm: l.outputNorm)
+        }
+        let e = encoder
+        let newEncoder = TransformerEncoder(shape: e.shape, wordEmbeddings: e.wordEmbeddings,
+                                            positionEmbeddings: e.positionEmbeddings,
+                                            tokenTypeEmbeddings: e.tokenTypeEmbeddings, embeddingNorm: e.embeddingNorm,
+                                            layers: layers,
+                                            pooler: heads ? e.pooler?.quantized(mode, pool: pool) : e.pooler)
+        var head = classifier
+        if heads, let c = classifier {
+            head = ClassifierHead(preClassifier: c.preClassifier?.quantized(mode, pool: pool),
+                                  classifier: c.classifier.quantized(mode, pool: pool), usesPooler: c.usesPooler)
+        }
+        return EncoderModel(architecture: architecture, encoder: newEncoder, classifier: head, labels: labels, pool: pool)
+    }
+
+    /// `.int8` when the encoder blocks' linear layers are int8, nil when they are f32.
+    public var weightQuantization: WeightQuantization? {
+        encoder.layers.first?.query.quantized != nil ? .int8 : nil
+    }
+}
+
+extension GPT2Model {
+    /// The same model with the linear layers of every block in `mode` (int8).
+    /// - Parameter lmHead: also quantize the LM head (per vocabulary row; the embedding lookup keeps
+    ///   the f32 `wte`, so a tied head costs an extra V x C bytes). It is the biggest matmul of a
+    ///   decode step, so it matters most for tokens/s.
+    /// - Returns: a new model; this one is unchanged and shares its f32 tensors with it.
+    public func quantized(_ mode: WeightQuantization = .int8, lmHead: Bool = true) -> GPT2Model {
+        let pool = self.pool
+        let newBlocks = blocks.map { b in
+            GPT2Block(ln1: b.ln1,
+                      attn: GPT2Attention(cAttn: b.attn.cAttn.quantized(mode, pool: pool),
+                                          cProj: b.attn.cProj.quantized(mode, pool: pool)),
+                      ln2: b.ln2,
+                      mlp: GPT2MLP(cFc: b.mlp.cFc.quantized(mode, pool: pool),
+                                   cProj: b.mlp.cProj.quantized(mode, pool: pool)))
+        }
+        return GPT2Model(shape: shape, wte: wte, wpe: wpe, blocks: newBlocks, lnF: lnF,
+                         lmHead: lmHead ? self.lmHead.quantized(mode, pool: pool) : self.lmHead, pool: pool)
+    }
+
+    /// `.int8` when the blocks' linear layers are int8, nil when they are f32.
+    public var weightQuantization: WeightQuantization? {
+        blocks.first?.attn.cAttn.quantized != nil ? .int8 : nil
+    }
+
+    /// Whether the LM head runs in int8.
+    public var lmHeadIsQuantized: Bool { lmHead.quantized != nil }
+}
+
+extension TextEncoder {
+    /// The same tokenizer and settings over `model.quantized(mode, heads:)`.
+    public func quantized(_ mode: WeightQuantization = .int8, heads: Bool = false) -> TextEncoder {
+        TextEncoder(model: model.quantized(mode, heads: heads), tokenizer: tokenizer, defaultPooling: defaultPooling,
+                    maxBatch: maxBatch)
+    }
+}
+
+extension TextGenerator {
+    /// The same tokenizer over `model.quantized(mode, lmHead:)`.
+    public func quantized(_ mode: WeightQuantization = .int8, lmHead: Bool = true) -> TextGenerator {
+        TextGenerator(model: model.quantized(mode, lmHead: lmHead), tokenizer: tokenizer)
+    }
+}
+
+extension LoadedModel {
+    /// The same model with int8 linear layers (encoder heads f32, GPT-2 LM head int8): what
+    /// `--dtype int8` runs. Call it on the model `ModelLoader.load` returns.
+    public func quantized(_ mode: WeightQuantization = .int8) -> LoadedModel {
+        switch self {
+        case .encoder(let e): return .encoder(e.quantized(mode))
+        case .decoder(let g): return .decoder(g.quantized(mode))
+        }
+    }
+}
