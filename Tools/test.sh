@@ -10,12 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! dpkg -s libopenblas-dev >/dev/null 2>&1; then
-  echo "[test.sh] installing libopenblas-dev"
-  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq libopenblas-dev
-fi
+bash Tools/install_deps.sh
 
 bash Tools/fetch_minilm.sh
 
