@@ -8,6 +8,7 @@ import Darwin
 #endif
 import Foundation
 import SMMModels
+import SMMKernels
 
 /// One classification: the winning label, its score, and every label's score.
 public struct ClassifierOutput: Sendable, Equatable, Codable {
@@ -123,24 +124,24 @@ public protocol InferenceBackend: Sendable {
 }
 
 /// The engine's backend: BERT/DistilBERT through `TextEncoder`, GPT-2 through `TextGenerator`, from a
-/// Hugging Face directory or a converted `.smm` file. The engine computes in f32 today (f16/bf16/int8
-/// weights are widened to f32 at load, so they save neither memory nor time), so it offers f32 only;
-/// the other dtypes become worth offering when the int8/bf16 kernels use the weights in place.
+/// Hugging Face directory or a converted `.smm` file. It offers f32 and, where the int8 kernels are
+/// accelerated on this CPU (AVX-512 VNNI), int8 (quantized at load and run by the int8 kernels). f16 and
+/// bf16 weights are widened to f32 at load (they save neither memory nor time), so they are not offered.
 public struct EngineBackend: InferenceBackend {
     public var name: String { "smm-engine" }
-    public var supportedDTypes: Set<ModelDType> { [.f32] }
+    public var supportedDTypes: Set<ModelDType> { QuantizedLinear.isAccelerated ? [.f32, .int8] : [.f32] }
 
     /// The engine backend.
     public init() {}
 
     public func load(_ entry: CatalogEntry, dtype: ModelDType, location: URL) async throws -> any LoadedInferenceModel {
-        guard dtype == .f32 else {
-            throw ManagerError.modelUnavailable(id: entry.id, reason: "the engine backend loads f32 only, not \(dtype.rawValue)")
+        guard supportedDTypes.contains(dtype) else {
+            throw ManagerError.modelUnavailable(id: entry.id, reason: "the engine backend does not run \(dtype.rawValue) on this CPU")
         }
         let before = ResidentMemory.bytes()
         let loaded: LoadedModel
         do {
-            loaded = try ModelLoader.load(path: location.path)
+            loaded = try ModelLoader.load(path: location.path, dtype: dtype == .int8 ? .int8 : nil)
         } catch {
             throw ManagerError.loadFailed(model: entry.id, reason: "\(error)")
         }
