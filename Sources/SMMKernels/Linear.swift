@@ -2,7 +2,11 @@
 // activation). It picks sgemv for a single row (5x faster than sgemm at M=1 with OpenBLAS) and
 // sgemm otherwise, and splits the output features over the worker pool, each worker calling a
 // single-threaded BLAS on its own column block and finishing that block (bias, activation)
-// while it is still in cache. int8 weights go to `QuantizedLinear` (same split, int8 kernels).
+// while it is still in cache. f32 weights packed at load (`PackedMatrix`, where the CPU has
+// AVX-512) go to the packed-panel kernel instead (same split, bias inside the kernel), and int8
+// weights go to `QuantizedLinear` (same split, int8 kernels).
+import CMicroKernels
+import Synchronization
 
 /// A linear layer's weights, read-only. The storage lives in a mapped model file or in an owned
 /// buffer (`owner` keeps either alive as long as the weight is used). The matrix is either f32
@@ -37,6 +41,9 @@ public struct LinearWeight: @unchecked Sendable {
     public let layout: Layout
     /// Whatever owns the memory (a mapped file, a `FloatBuffer`).
     public let owner: (any Sendable)?
+    /// The f32 matrix and bias packed for the AVX-512 kernel (see `packedF32(pool:)`), or nil.
+    /// When present, `Linear.forward` computes with it; `storage` is kept for everything else.
+    public let packed: PackedMatrix?
 
     /// Wraps existing f32 storage; nothing is copied.
     public init(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outFeatures: Int, inFeatures: Int,
@@ -47,6 +54,18 @@ public struct LinearWeight: @unchecked Sendable {
         self.inFeatures = inFeatures
         self.layout = layout
         self.owner = owner
+        self.packed = nil
+    }
+
+    /// The same f32 layer with its packed copy.
+    private init(_ base: LinearWeight, packed: PackedMatrix) {
+        storage = base.storage
+        bias = base.bias
+        outFeatures = base.outFeatures
+        inFeatures = base.inFeatures
+        layout = base.layout
+        owner = base.owner
+        self.packed = packed
     }
 
     /// Wraps an int8 matrix and an f32 bias (kept alive by `owner`).
@@ -58,6 +77,19 @@ public struct LinearWeight: @unchecked Sendable {
         self.inFeatures = matrix.inFeatures
         self.layout = layout
         self.owner = owner
+        self.packed = nil
+    }
+
+    /// This f32 layer with its matrix (and bias) also packed in 48-column panels for the AVX-512
+    /// kernel, which `Linear.forward` then uses: the copy OpenBLAS would make on every call, made
+    /// once. Returned unchanged for int8 weights, already packed ones, and where the kernel does
+    /// not run (`PackedMatrix.isAvailable`).
+    public func packedF32(pool: WorkerPool = .shared) -> LinearWeight {
+        guard PackedMatrix.isAvailable, packed == nil, case .f32(let pointer) = storage,
+              outFeatures > 0, inFeatures > 0 else { return self }
+        let matrix = PackedMatrix(packing: pointer, bias: bias, outFeatures: outFeatures, inFeatures: inFeatures,
+                                  layout: layout, pool: pool)
+        return LinearWeight(self, packed: matrix)
     }
 
     /// The f32 matrix, `outFeatures * inFeatures` floats in `layout` order. Only for f32 storage:
@@ -110,6 +142,10 @@ public enum Linear {
                                     pool: pool)
             return
         }
+        if let packed = w.packed {
+            packedForward(x, rows: rows, weight: packed, out: out, activation: activation, pool: pool)
+            return
+        }
         let n = w.outFeatures, k = w.inFeatures
         // Work per worker should stay large enough to amortise a dispatch (~1 us).
         let blocks = (n + 15) / 16
@@ -124,6 +160,39 @@ public enum Linear {
             let range = WorkerPool.chunk(blocks, parts: workers, index: worker)
             let columns = (range.lowerBound * 16)..<min(n, range.upperBound * 16)
             if !columns.isEmpty { block(x, rows: rows, w, out: out, columns: columns, activation: activation) }
+        }
+    }
+
+    /// The packed path: the workers take panels (48 output columns) one at a time from a shared
+    /// counter, so a worker slowed down by another process does not hold up the others; the bias
+    /// is added inside the kernel and the activation right after each panel, while it is in cache.
+    // x: (rows, K), out: (rows, N)
+    static func packedForward(_ x: UnsafePointer<Float>, rows: Int, weight p: PackedMatrix,
+                              out: UnsafeMutablePointer<Float>, activation: Activations.Kind?, pool: WorkerPool) {
+        let n = p.outFeatures, k = p.inFeatures, width = PackedMatrix.panelColumns
+        let panel = { (q: Int) in
+            let n0 = q * width, columns = min(width, n - n0)
+            smm_f32_avx512_panel(x, k, Int32(rows), p.packed + q * p.panelFloats, Int32(k), p.bias.map { $0 + n0 },
+                                 out + n0, n, Int32(columns))
+            if let activation {
+                for r in 0..<rows { Activations.applySerial(activation, out + r * n + n0, count: columns) }
+            }
+        }
+        let flops = rows * n * k
+        if flops < 1 << 17 || pool.threadCount == 1 || p.panels == 1 {
+            for q in 0..<p.panels { panel(q) }
+            return
+        }
+        // Runs of consecutive panels keep each worker's weight stream sequential for the hardware
+        // prefetcher; eight runs per worker leave room to even out.
+        let run = max(1, p.panels / (pool.threadCount * 8))
+        let next = Atomic<Int>(0)
+        pool.run { _ in
+            while true {
+                let q0 = next.wrappingAdd(run, ordering: .relaxed).oldValue
+                guard q0 < p.panels else { return }
+                for q in q0..<min(p.panels, q0 + run) { panel(q) }
+            }
         }
     }
 

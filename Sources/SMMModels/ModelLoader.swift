@@ -30,8 +30,9 @@ public enum ModelLoader {
         -> LoadedModel {
         let loaded = try loadUnquantized(directory: directory, dtype: dtype, pool: pool)
         // int8 runs on the int8 kernels: the weights were rounded exactly as an int8 .smm file stores
-        // them; the linear layers are now re-quantized (to the same integers) and packed.
-        return dtype == .int8 ? loaded.quantized(.int8) : loaded
+        // them; the linear layers are now re-quantized (to the same integers) and packed. f32 layers
+        // (all of them, or an int8 model's heads) are packed for the f32 kernel.
+        return (dtype == .int8 ? loaded.quantized(.int8) : loaded).packedF32()
     }
 
     static func loadUnquantized(directory: URL, dtype: SMMStorageDType?, pool: WorkerPool) throws -> LoadedModel {

@@ -108,7 +108,7 @@ extension ModelLoader {
         let loaded = try loadUnquantized(file: file, dtype: dtype, pool: pool)
         // An int8 file (or int8 asked at load) runs on the int8 kernels.
         let runInt8 = dtype == .int8 || (dtype == nil && file.metadata.dtype == .int8)
-        return runInt8 ? loaded.quantized(.int8) : loaded
+        return (runInt8 ? loaded.quantized(.int8) : loaded).packedF32()
     }
 
     static func loadUnquantized(file: SMMFile, dtype: SMMStorageDType?, pool: WorkerPool) throws -> LoadedModel {

@@ -74,6 +74,31 @@ void smm_i8_vnni512_gemv(const uint8_t *a, const int8_t *b, size_t panelBytes, i
 void smm_i8_vnni512_gemv_output(const uint8_t *a, const int8_t *b, size_t panelBytes, int panels,
                                 int kGroups, const smm_i8_output *o);
 
+
+// ---- fp32 on prepacked weights (AVX-512F) ------------------------------------------------------
+//
+// Packed layout: the weight matrix W (N outputs x K inputs) is cut into panels of
+// SMM_F32_PANEL_COLUMNS = 48 consecutive output columns; panel p holds K rows of 48 floats,
+// element (k, j) at panel[k * 48 + j] = W[48 p + j][k], zero past N; panels follow one another
+// (K * 48 floats each) and start 64-byte aligned. The bias, when there is one, is padded with
+// zeros to a whole number of panels.
+
+/// Output columns per packed panel.
+#define SMM_F32_PANEL_COLUMNS 48
+/// Rows of A per register block inside smm_f32_avx512_panel.
+#define SMM_F32_BLOCK_ROWS 8
+
+/// 1 when this CPU (and OS) run AVX-512F and FMA, so smm_f32_avx512_panel may be called.
+int smm_f32_avx512_available(void);
+
+/// One panel of C = A W^T + bias:
+/// c[i * ldc + j] = fma(a[i, K-1], panel[K-1, j], ... fma(a[i, 0], panel[0, j], bias[j] or 0))
+/// for rows i < rows and columns j < columns (<= 48; the other columns of c are not written).
+/// `a` has row stride lda floats; `panel` is 64-byte aligned; `bias` points at the panel's 48
+/// (padded) bias values or is NULL. Requires smm_f32_avx512_available().
+void smm_f32_avx512_panel(const float *a, size_t lda, int rows, const float *panel, int depth,
+                          const float *bias, float *c, size_t ldc, int columns);
+
 #ifdef __cplusplus
 }
 #endif
