@@ -7,10 +7,13 @@
 import SMMKernels
 
 enum BertLoader {
+    /// The model in `source`; with `quantization` `.int8` the encoder blocks' linear layers are built
+    /// as int8 (the pooler and classifier stay f32).
     static func load(shape s: EncoderShape, numLabels: Int, labels: [String], source: any TensorSource,
-                     pool: WorkerPool) throws -> EncoderModel {
+                     quantization: WeightQuantization? = nil, pool: WorkerPool) throws -> EncoderModel {
         let w = try WeightLoader(source: source, prefixes: ["bert.", "", "model."],
-                                 probe: "embeddings.word_embeddings.weight", modelName: "BERT")
+                                 probe: "embeddings.word_embeddings.weight", modelName: "BERT",
+                                 quantization: quantization, pool: pool)
         let h = s.hidden
         let layers = try (0..<s.layers).map { i -> EncoderLayerWeights in
             let p = "encoder.layer.\(i)."
@@ -24,12 +27,14 @@ enum BertLoader {
                 output: try w.linear(p + "output.dense", out: h, in: s.intermediate),
                 outputNorm: try w.layerNorm(p + "output.LayerNorm", size: h, eps: s.eps))
         }
-        let pooler = w.has("pooler.dense.weight") ? try w.linear("pooler.dense", out: h, in: h) : nil
+        let pooler = w.has("pooler.dense.weight") ? try w.linear("pooler.dense", out: h, in: h, quantize: false) : nil
         let encoder = TransformerEncoder(
             shape: s,
-            wordEmbeddings: try w.tensor("embeddings.word_embeddings.weight", [s.vocabSize, h]),
-            positionEmbeddings: try w.tensor("embeddings.position_embeddings.weight", [s.maxPositions, h]),
-            tokenTypeEmbeddings: try w.tensor("embeddings.token_type_embeddings.weight", [max(s.typeVocabSize, 1), h]),
+            wordEmbeddings: try w.embedding("embeddings.word_embeddings.weight", rows: s.vocabSize, width: h),
+            positionEmbeddings: try w.embedding("embeddings.position_embeddings.weight", rows: s.maxPositions,
+                                                width: h),
+            tokenTypeEmbeddings: try w.embedding("embeddings.token_type_embeddings.weight", rows: max(s.typeVocabSize, 1),
+                                                 width: h),
             embeddingNorm: try w.layerNorm("embeddings.LayerNorm", size: h, eps: s.eps),
             layers: layers, pooler: pooler)
         // The head sits outside the `bert.` prefix.
@@ -39,7 +44,8 @@ enum BertLoader {
             guard pooler != nil else {
                 throw ModelError.missingTensor(name: w.prefix + "pooler.dense.weight", model: "BertForSequenceClassification")
             }
-            head = ClassifierHead(preClassifier: nil, classifier: try top.linear("classifier", out: numLabels, in: h),
+            head = ClassifierHead(preClassifier: nil,
+                                  classifier: try top.linear("classifier", out: numLabels, in: h, quantize: false),
                                   usesPooler: true)
         }
         return EncoderModel(architecture: .bert, encoder: encoder, classifier: head,

@@ -1,5 +1,6 @@
 // A Hugging Face safetensors checkpoint as a `TensorSource`: aligned f32 tensors are used in
 // place in the mapping; f16, bf16, f64 and unaligned f32 are converted once into owned buffers.
+// A tensor quantized at load can have its pages dropped afterwards (`release`).
 import SMMFormat
 import SMMKernels
 
@@ -26,5 +27,15 @@ public struct CheckpointTensorSource: TensorSource {
         let buffer = FloatBuffer(count: view.elementCount)
         try view.copyFloats(into: UnsafeMutableBufferPointer(start: buffer.pointer, count: view.elementCount))
         return FloatTensorView(pointer: buffer.pointer, shape: view.shape, owner: buffer)
+    }
+
+    /// Drops the resident pages of tensor `name` from its file's mapping (`MADV_DONTNEED`), once the
+    /// model holds its own copy (quantized at load). Views stay valid: the pages are read again
+    /// from the file if touched.
+    public func release(_ name: String) {
+        guard checkpoint.has(name), let view = try? checkpoint.tensor(name), view.byteCount > 0,
+              let start = view.bytes.baseAddress else { return }
+        let offset = start - view.owner.baseAddress
+        view.owner.advise(.dontNeed, range: offset..<(offset + view.byteCount))
     }
 }

@@ -7,10 +7,13 @@
 import SMMKernels
 
 enum DistilBertLoader {
+    /// The model in `source`; with `quantization` `.int8` the encoder blocks' linear layers are built
+    /// as int8 (the pooler and classifier stay f32).
     static func load(shape s: EncoderShape, numLabels: Int, labels: [String], source: any TensorSource,
-                     pool: WorkerPool) throws -> EncoderModel {
+                     quantization: WeightQuantization? = nil, pool: WorkerPool) throws -> EncoderModel {
         let w = try WeightLoader(source: source, prefixes: ["distilbert.", ""],
-                                 probe: "embeddings.word_embeddings.weight", modelName: "DistilBERT")
+                                 probe: "embeddings.word_embeddings.weight", modelName: "DistilBERT",
+                                 quantization: quantization, pool: pool)
         let h = s.hidden
         let layers = try (0..<s.layers).map { i -> EncoderLayerWeights in
             let p = "transformer.layer.\(i)."
@@ -26,16 +29,17 @@ enum DistilBertLoader {
         }
         let encoder = TransformerEncoder(
             shape: s,
-            wordEmbeddings: try w.tensor("embeddings.word_embeddings.weight", [s.vocabSize, h]),
-            positionEmbeddings: try w.tensor("embeddings.position_embeddings.weight", [s.maxPositions, h]),
+            wordEmbeddings: try w.embedding("embeddings.word_embeddings.weight", rows: s.vocabSize, width: h),
+            positionEmbeddings: try w.embedding("embeddings.position_embeddings.weight", rows: s.maxPositions,
+                                                width: h),
             tokenTypeEmbeddings: nil,
             embeddingNorm: try w.layerNorm("embeddings.LayerNorm", size: h, eps: s.eps),
             layers: layers, pooler: nil)
         let top = WeightLoader(source: source, prefix: "", modelName: "DistilBERT")
         var head: ClassifierHead?
         if top.has("classifier.weight") {
-            head = ClassifierHead(preClassifier: try top.linear("pre_classifier", out: h, in: h),
-                                  classifier: try top.linear("classifier", out: numLabels, in: h),
+            head = ClassifierHead(preClassifier: try top.linear("pre_classifier", out: h, in: h, quantize: false),
+                                  classifier: try top.linear("classifier", out: numLabels, in: h, quantize: false),
                                   usesPooler: false)
         }
         return EncoderModel(architecture: .distilbert, encoder: encoder, classifier: head,

@@ -97,8 +97,8 @@ public final class GPT2Model: Sendable {
     /// Context length: the most tokens (prompt + generated) one session can hold.
     public var contextLength: Int { shape.nPositions }
 
-    let wte: FloatTensorView          // (V, C)
-    let wpe: FloatTensorView          // (P, C)
+    let wte: EmbeddingTable           // (V, C), read in its stored type
+    let wpe: EmbeddingTable           // (P, C)
     let blocks: [GPT2Block]
     let lnF: LayerNormWeights
     let lmHead: LinearWeight          // (V, C) .outIn: logits = h · wteᵀ
@@ -109,12 +109,14 @@ public final class GPT2Model: Sendable {
     static let prefillChunk = 256
 
     /// Loads the weights of a `GPT2LMHeadModel` (or bare `GPT2Model`) checkpoint with sizes `shape`.
-    /// Keys may be under `transformer.` or bare. Throws `ModelError` for a missing tensor, a wrong
-    /// shape, or sizes the engine cannot run.
-    public init(shape s: GPT2Shape, source: any TensorSource, pool: WorkerPool = .shared) throws {
+    /// Keys may be under `transformer.` or bare. With `quantization` `.int8`, the blocks' linear
+    /// layers and the LM head are built as int8 (from the source's int8 tensors when it stores them).
+    /// Throws `ModelError` for a missing tensor, a wrong shape, or sizes the engine cannot run.
+    public init(shape s: GPT2Shape, source: any TensorSource, quantization: WeightQuantization? = nil,
+                pool: WorkerPool = .shared) throws {
         try s.validate()
         let w = try WeightLoader(source: source, prefixes: ["transformer.", ""], probe: "wte.weight",
-                                 modelName: "GPT-2")
+                                 modelName: "GPT-2", quantization: quantization, pool: pool)
         let c = s.nEmbd
         blocks = try (0..<s.nLayer).map { i -> GPT2Block in
             let p = "h.\(i)."
@@ -126,21 +128,40 @@ public final class GPT2Model: Sendable {
                 mlp: GPT2MLP(cFc: try w.conv1D(p + "mlp.c_fc", in: c, out: s.nInner),
                              cProj: try w.conv1D(p + "mlp.c_proj", in: s.nInner, out: c)))
         }
-        let wte = try w.tensor("wte.weight", [s.vocabSize, c])
-        self.wte = wte
-        wpe = try w.tensor("wpe.weight", [s.nPositions, c])
+        // The token embeddings, read once in their stored type: the lookup table, and the LM head
+        // when it is tied (int8 per row is both at once).
+        let wteStored = try w.stored("wte.weight", [s.vocabSize, c])
+        wte = try EmbeddingTable(wteStored) ?? EmbeddingTable(f32: try w.tensor("wte.weight", [s.vocabSize, c]))
+        wpe = try w.embedding("wpe.weight", rows: s.nPositions, width: c)
         lnF = try w.layerNorm("ln_f", size: c, eps: s.eps)
         // The head sits outside the `transformer.` prefix; tied checkpoints leave it out.
-        let top = WeightLoader(source: source, prefix: "", modelName: "GPT-2")
-        let head = top.has("lm_head.weight") ? try top.tensor("lm_head.weight", [s.vocabSize, c]) : wte
-        lmHead = LinearWeight(weight: head.pointer, bias: nil, outFeatures: s.vocabSize, inFeatures: c,
-                              layout: .outIn, owner: head.owner)
+        let top = WeightLoader(source: source, prefix: "", modelName: "GPT-2", quantization: quantization, pool: pool)
+        if top.has("lm_head.weight") {
+            lmHead = try top.linear("lm_head", out: s.vocabSize, in: c, bias: false)
+        } else if quantization == .int8,
+                  let q = WeightLoader.int8Matrix(from: wteStored, out: s.vocabSize, in: c, layout: .outIn, pool: pool) {
+            // Tied and stored int8 per row: the head is those integers, packed; the lookup reads the
+            // same stored rows, so the model keeps one int8 copy and its packing.
+            lmHead = LinearWeight(quantized: q, bias: nil, layout: .outIn, owner: nil)
+            source.release(w.prefix + "wte.weight")
+        } else if quantization == .int8,
+                  let q = try w.int8Matrix("wte.weight", shape: [s.vocabSize, c], out: s.vocabSize, in: c,
+                                           layout: .outIn) {
+            lmHead = LinearWeight(quantized: q, bias: nil, layout: .outIn, owner: nil)
+        } else if case .f32(let pointer) = wteStored.elements {
+            lmHead = LinearWeight(weight: pointer, bias: nil, outFeatures: s.vocabSize, inFeatures: c,
+                                  layout: .outIn, owner: wteStored.owner)
+        } else {
+            let head = try w.tensor("wte.weight", [s.vocabSize, c])
+            lmHead = LinearWeight(weight: head.pointer, bias: nil, outFeatures: s.vocabSize, inFeatures: c,
+                                  layout: .outIn, owner: head.owner)
+        }
         shape = s
         self.pool = pool
     }
 
     /// A model from already-built parts (`quantized(_:lmHead:)` swaps the linear layers this way).
-    init(shape: GPT2Shape, wte: FloatTensorView, wpe: FloatTensorView, blocks: [GPT2Block], lnF: LayerNormWeights,
+    init(shape: GPT2Shape, wte: EmbeddingTable, wpe: EmbeddingTable, blocks: [GPT2Block], lnF: LayerNormWeights,
          lmHead: LinearWeight, pool: WorkerPool) {
         self.shape = shape
         self.wte = wte
@@ -152,8 +173,9 @@ public final class GPT2Model: Sendable {
     }
 
     /// Loads a model (the entry point `ModelLoader` uses once config.json is mapped to a shape).
-    static func load(shape: GPT2Shape, source: any TensorSource, pool: WorkerPool) throws -> GPT2Model {
-        try GPT2Model(shape: shape, source: source, pool: pool)
+    static func load(shape: GPT2Shape, source: any TensorSource, quantization: WeightQuantization? = nil,
+                     pool: WorkerPool) throws -> GPT2Model {
+        try GPT2Model(shape: shape, source: source, quantization: quantization, pool: pool)
     }
 
     /// A new generation session: a KV cache and activation buffers for the full context length.
@@ -336,9 +358,11 @@ public final class GenerationSession {
 
         // x = wte[id] + wpe[pos]   (T, C)
         for (r, id) in ids.enumerated() {
-            let row = x + r * c, token = m.wte.pointer + id * c, pos = m.wpe.pointer + (past + r) * c
-            for j in 0..<c { row[j] = token[j] + pos[j] }
+            let row = x + r * c
+            m.wte.copy(row: id, into: row)
+            m.wpe.add(row: past + r, into: row)
         }
+        withExtendedLifetime((m.wte.owner, m.wpe.owner)) {}
         for (l, block) in m.blocks.enumerated() {
             // h = ln_1(x); from the second block on, the previous MLP output (in h) is added to x first.
             block.ln1(out: h, x: x, residual: l == 0 ? nil : UnsafePointer(h), rows: t, pool: pool)

@@ -35,22 +35,26 @@ public enum ModelLoader {
         return (dtype == .int8 ? loaded.quantized(.int8) : loaded).packedF32()
     }
 
+    /// The model in `directory` with its weights rounded to `dtype`; for `.int8` the linear layers
+    /// are built as int8 straight away, one matrix at a time (the f32 pages of each matrix are given
+    /// back once it is quantized), so the f32 model never exists as a whole.
     static func loadUnquantized(directory: URL, dtype: SMMStorageDType?, pool: WorkerPool) throws -> LoadedModel {
         let config = try ModelConfig.load(directory: directory)
         var source: any TensorSource = CheckpointTensorSource(try Checkpoint.open(directory: directory))
         if let dtype, dtype != .f32 {
             source = QuantizingTensorSource(base: source, dtype: dtype, modelType: config.modelType)
         }
+        let quantization: WeightQuantization? = dtype == .int8 ? .int8 : nil
         switch config {
         case .bert, .distilbert:
-            let model = try encoder(config: config, source: source, pool: pool)
+            let model = try encoder(config: config, source: source, quantization: quantization, pool: pool)
             let sentenceConfig = SentenceTransformersConfig(directory: directory)
             let maxLength = min(sentenceConfig.maxSeqLength ?? model.maxPositions, model.maxPositions)
             let tokenizer = try BertTokenizer.load(directory: directory, doLowerCase: nil, maxLength: maxLength)
             return .encoder(TextEncoder(model: model, tokenizer: tokenizer,
                                         defaultPooling: sentenceConfig.pooling ?? .mean))
         case .gpt2(let c):
-            let model = try GPT2Model(shape: try gpt2Shape(c), source: source, pool: pool)
+            let model = try GPT2Model(shape: try gpt2Shape(c), source: source, quantization: quantization, pool: pool)
             let tokenizer = try GPT2Tokenizer.load(directory: directory)
             return .decoder(TextGenerator(model: model, tokenizer: tokenizer))
         }
@@ -71,9 +75,11 @@ public enum ModelLoader {
         return try load(file: try SMMFile(path: path), dtype: dtype, pool: pool)
     }
 
-    /// Builds a BERT or DistilBERT model from its config and tensors.
-    public static func encoder(config: ModelConfig, source: any TensorSource, pool: WorkerPool = .shared) throws
-        -> EncoderModel {
+    /// Builds a BERT or DistilBERT model from its config and tensors. With `quantization` `.int8`
+    /// the encoder blocks' linear layers are built as int8 (from the source's int8 tensors when it
+    /// stores them); the pooler and classification head stay f32.
+    public static func encoder(config: ModelConfig, source: any TensorSource, quantization: WeightQuantization? = nil,
+                               pool: WorkerPool = .shared) throws -> EncoderModel {
         switch config {
         case .bert(let c):
             let shape = EncoderShape(vocabSize: c.vocabSize, hidden: c.hiddenSize, layers: c.numHiddenLayers,
@@ -85,14 +91,14 @@ public enum ModelLoader {
                     + "(only 'absolute' is implemented)")
             }
             return try BertLoader.load(shape: shape, numLabels: max(c.numLabels, 1), labels: c.labels,
-                                       source: source, pool: pool)
+                                       source: source, quantization: quantization, pool: pool)
         case .distilbert(let c):
             let shape = EncoderShape(vocabSize: c.vocabSize, hidden: c.dim, layers: c.nLayers, heads: c.nHeads,
                                      intermediate: c.hiddenDim, maxPositions: c.maxPositionEmbeddings,
                                      typeVocabSize: 0, activation: try kernelActivation(c.activation),
                                      eps: Float(c.layerNormEps))
             return try DistilBertLoader.load(shape: shape, numLabels: max(c.numLabels, 1), labels: c.labels,
-                                             source: source, pool: pool)
+                                             source: source, quantization: quantization, pool: pool)
         case .gpt2:
             throw ModelError.unsupportedModel("a gpt2 model is a decoder, not an encoder")
         }

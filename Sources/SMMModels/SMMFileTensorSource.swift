@@ -1,9 +1,11 @@
 // An `.smm` file as a `TensorSource`, and a ready model from an `.smm` file.
 //
 // f32 tensors are used in place in the mapping (the format aligns every tensor to 64 bytes, so no
-// copy is needed); f16 and bf16 are converted to f32 once, at load; int8 tensors are dequantized
-// to f32 at load (value = q × scale[channel]) until the int8 kernels use them in place through
-// `int8Tensor(_:)`.
+// copy is needed). `storedTensor` hands out f16, bf16 and int8 tensors in place too: embedding
+// tables are read row by row in their stored type, and int8 matrices are packed for the int8
+// kernels straight from the file's integers and scales (the file's pages are then dropped). Only
+// what must run in f32 from a reduced-precision tensor (an f16 or bf16 file's matrices, an int8
+// file loaded as f32) is converted, once, at load (`floatTensor`; int8: value = q × scale[channel]).
 import SMMFormat
 import SMMKernels
 import SMMTokenizers
@@ -36,6 +38,42 @@ public struct SMMFileTensorSource: TensorSource {
         let buffer = FloatBuffer(count: entry.elementCount)
         try file.copyFloats(entry, into: UnsafeMutableBufferPointer(start: buffer.pointer, count: entry.elementCount))
         return FloatTensorView(pointer: buffer.pointer, shape: entry.shape, owner: buffer)
+    }
+
+    /// The tensor `name` in place in its stored type (f32, f16, bf16, int8 per channel) when the
+    /// mapping can be read directly (little-endian host, aligned data: always for files written
+    /// to the format), else converted to f32.
+    public func storedTensor(_ name: String) throws -> StoredTensorView? {
+        guard let entry = file.entry(name) else { return nil }
+        #if _endian(little)
+        let base = file.mapping.baseAddress + entry.dataOffset
+        if entry.quantization == .none, Int(bitPattern: base) % 4 == 0 {
+            switch entry.dtype {
+            case .f16:
+                return StoredTensorView(elements: .f16(base.assumingMemoryBound(to: UInt16.self)), shape: entry.shape,
+                                        owner: file)
+            case .bf16:
+                return StoredTensorView(elements: .bf16(base.assumingMemoryBound(to: UInt16.self)), shape: entry.shape,
+                                        owner: file)
+            default:
+                break
+            }
+        }
+        if let q = int8Tensor(name), Int(bitPattern: q.scales) % MemoryLayout<Float>.alignment == 0 {
+            return StoredTensorView(elements: .int8(values: q.values, scales: q.scales, axis: q.axis), shape: q.shape,
+                                    owner: file)
+        }
+        #endif
+        return try floatTensor(name).map(StoredTensorView.init)
+    }
+
+    /// Drops the resident pages of tensor `name` from the mapping (`MADV_DONTNEED`): called once
+    /// its values have been packed into the model's own memory. The data stays reachable (a later
+    /// read pages it in again from the file), so views of it, or of tensors sharing its first or last
+    /// page, stay valid.
+    public func release(_ name: String) {
+        guard let entry = file.entry(name), entry.byteLength > 0 else { return }
+        file.mapping.advise(.dontNeed, range: entry.dataOffset..<(entry.dataOffset + entry.byteLength))
     }
 
     /// An int8 tensor in place, with its per-channel scales: for int8 kernels.
@@ -94,9 +132,48 @@ public struct QuantizingTensorSource: TensorSource {
         let buffer = FloatBuffer(count: view.count)
         buffer.pointer.update(from: view.pointer, count: view.count)
         withExtendedLifetime(view.owner) {}
+        base.release(name)
         SMMQuantizer.roundTrip(buffer.pointer, shape: view.shape, as: plan.dtype, axis: plan.axis)
         return FloatTensorView(pointer: buffer.pointer, shape: view.shape, owner: buffer)
     }
+
+    /// The tensor `name` as a converted file would store it: int8 values and per-channel scales
+    /// (`SMMQuantizer`, the converter's own functions), f16 or bf16 bits, or the base's tensor
+    /// when the conversion policy keeps it f32. A converted tensor is made in an owned buffer and
+    /// the base's pages of it are released.
+    public func storedTensor(_ name: String) throws -> StoredTensorView? {
+        guard let view = try base.floatTensor(name) else { return nil }
+        let plan = ModelConverter.storagePlan(name: name, shape: view.shape, dtype: dtype, modelType: modelType)
+        let count = view.count
+        let stored: StoredTensorView
+        switch plan.dtype {
+        case .i8:
+            let values = ByteBuffer(count: count)
+            let q = values.pointer.bindMemory(to: Int8.self, capacity: count)
+            let scales = SMMQuantizer.int8Scales(view.pointer, shape: view.shape, axis: plan.axis)
+            SMMQuantizer.quantizeInt8(view.pointer, shape: view.shape, axis: plan.axis, scales: scales, into: q)
+            let scaleBuffer = FloatBuffer(scales)
+            stored = StoredTensorView(elements: .int8(values: q, scales: scaleBuffer.pointer, axis: plan.axis),
+                                      shape: view.shape, owner: [values, scaleBuffer] as [any Sendable])
+        case .f16, .bf16:
+            let bits = ByteBuffer(count: 2 * count)
+            let out = bits.pointer.bindMemory(to: UInt16.self, capacity: count)
+            if plan.dtype == .f16 {
+                for i in 0..<count { out[i] = f32ToF16Bits(view.pointer[i]) }
+                stored = StoredTensorView(elements: .f16(out), shape: view.shape, owner: bits)
+            } else {
+                for i in 0..<count { out[i] = f32ToBF16Bits(view.pointer[i]) }
+                stored = StoredTensorView(elements: .bf16(out), shape: view.shape, owner: bits)
+            }
+        default:
+            return try base.storedTensor(name)
+        }
+        withExtendedLifetime(view.owner) {}
+        base.release(name)
+        return stored
+    }
+
+    public func release(_ name: String) { base.release(name) }
 }
 
 extension ModelLoader {
@@ -111,20 +188,25 @@ extension ModelLoader {
         return (runInt8 ? loaded.quantized(.int8) : loaded).packedF32()
     }
 
+    /// The model in `file`, rounded to `dtype` when given. An int8 file (or int8 asked at load) has
+    /// its linear layers built as int8 straight from the stored integers (or quantized one matrix at
+    /// a time): an int8 file's weights are never widened to f32.
     static func loadUnquantized(file: SMMFile, dtype: SMMStorageDType?, pool: WorkerPool) throws -> LoadedModel {
         let metadata = file.metadata
         var source: any TensorSource = SMMFileTensorSource(file)
         if let dtype, dtype != .f32 {
             source = QuantizingTensorSource(base: source, dtype: dtype, modelType: metadata.architecture)
         }
+        let runInt8 = dtype == .int8 || (dtype == nil && metadata.dtype == .int8)
+        let quantization: WeightQuantization? = runInt8 ? .int8 : nil
         switch metadata.config {
         case .bert, .distilbert:
-            let model = try encoder(config: metadata.config, source: source, pool: pool)
+            let model = try encoder(config: metadata.config, source: source, quantization: quantization, pool: pool)
             let tokenizer = try SMMTokenizerCodec.bert(metadata.tokenizer, maxLength: min(metadata.maxLength, model.maxPositions))
             let pooling = metadata.defaultPooling.flatMap(Pooling.init(rawValue:)) ?? .mean
             return .encoder(TextEncoder(model: model, tokenizer: tokenizer, defaultPooling: pooling))
         case .gpt2(let c):
-            let model = try GPT2Model.load(shape: try gpt2Shape(c), source: source, pool: pool)
+            let model = try GPT2Model.load(shape: try gpt2Shape(c), source: source, quantization: quantization, pool: pool)
             let tokenizer = try SMMTokenizerCodec.gpt2(metadata.tokenizer)
             return .decoder(TextGenerator(model: model, tokenizer: tokenizer))
         }

@@ -22,6 +22,45 @@ public struct FloatTensorView: @unchecked Sendable {
     public var count: Int { shape.reduce(1, *) }
 }
 
+/// One stored tensor in the element type it is kept in (in place in a mapped file, or in an owned
+/// buffer), so that int8 kernels and embedding lookups can read it without an f32 copy.
+public struct StoredTensorView: @unchecked Sendable {
+    /// The elements, row-major, in native byte order.
+    public enum Elements {
+        /// IEEE binary32.
+        case f32(UnsafePointer<Float>)
+        /// IEEE binary16 bit patterns.
+        case f16(UnsafePointer<UInt16>)
+        /// bfloat16 bit patterns (the upper half of a binary32).
+        case bf16(UnsafePointer<UInt16>)
+        /// int8 per channel: element `(o, c, i)` of the tensor viewed as `(outer, shape[axis], inner)`
+        /// stands for `Float(values[...]) * scales[c]` (the `.smm` format's quantization 1).
+        case int8(values: UnsafePointer<Int8>, scales: UnsafePointer<Float>, axis: Int)
+    }
+
+    /// The elements.
+    public let elements: Elements
+    /// The tensor's shape.
+    public let shape: [Int]
+    /// What owns the memory (a mapped file, an owned buffer).
+    public let owner: any Sendable
+
+    /// Wraps stored elements and their owner.
+    public init(elements: Elements, shape: [Int], owner: any Sendable) {
+        self.elements = elements
+        self.shape = shape
+        self.owner = owner
+    }
+
+    /// An f32 view as a stored tensor.
+    public init(_ view: FloatTensorView) {
+        self.init(elements: .f32(view.pointer), shape: view.shape, owner: view.owner)
+    }
+
+    /// Number of elements.
+    public var count: Int { shape.reduce(1, *) }
+}
+
 /// A store of named tensors a model can be built from.
 public protocol TensorSource: Sendable {
     /// The names of all tensors (for error messages and architecture checks).
@@ -29,19 +68,65 @@ public protocol TensorSource: Sendable {
     /// The tensor called `name` as float32 (in place when stored as aligned f32, converted otherwise),
     /// or nil when there is no such tensor.
     func floatTensor(_ name: String) throws -> FloatTensorView?
+    /// The tensor called `name` in the type it is stored in (f32, f16, bf16 or int8 per channel),
+    /// without converting it, or nil when there is no such tensor. The default implementation
+    /// returns `floatTensor(name)` as f32.
+    func storedTensor(_ name: String) throws -> StoredTensorView?
+    /// Tells the source that the model will not read tensor `name` through the views it handed
+    /// out any more (its values were copied: quantized, packed), so that its pages can be given
+    /// back to the system. Views stay valid (a mapped file re-reads dropped pages on access); this
+    /// only lowers resident memory. The default implementation does nothing.
+    func release(_ name: String)
+}
+
+extension TensorSource {
+    public func storedTensor(_ name: String) throws -> StoredTensorView? {
+        try floatTensor(name).map(StoredTensorView.init)
+    }
+
+    public func release(_ name: String) {}
+}
+
+/// Owned, 64-byte-aligned, zero-initialised bytes (int8 weights and f16/bf16 tables made at load).
+final class ByteBuffer: @unchecked Sendable {
+    /// First byte.
+    let pointer: UnsafeMutableRawPointer
+    /// Number of bytes.
+    let count: Int
+
+    /// Allocates `count` zeroed bytes.
+    init(count: Int) {
+        self.count = max(0, count)
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(64, self.count), alignment: 64)
+        pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(64, self.count))
+    }
+
+    deinit { pointer.deallocate() }
 }
 
 /// Shape-checked access to a `TensorSource` under a key prefix (`bert.`, `distilbert.`, `transformer.`, none).
+///
+/// With `quantization` set to `.int8`, `linear` and `conv1D` build int8 layers directly: from the
+/// source's int8 tensors when it stores them per output channel (an int8 `.smm` file, or
+/// quantization at load through `QuantizingTensorSource`), else by quantizing the f32 matrix; the
+/// source is then told that the matrix's own pages are no longer needed (`TensorSource.release`).
 struct WeightLoader {
     let source: any TensorSource
     let prefix: String
     let modelName: String
+    /// `.int8`: the linear layers asked with `quantize: true` are built as int8 weights.
+    var quantization: WeightQuantization? = nil
+    /// Where int8 packing runs.
+    var pool: WorkerPool = .shared
 
     /// Picks the first prefix under which `probe` exists, so that a bare `BertModel` checkpoint and a
     /// `BertForSequenceClassification` one (keys under `bert.`) both load.
-    init(source: any TensorSource, prefixes: [String], probe: String, modelName: String) throws {
+    init(source: any TensorSource, prefixes: [String], probe: String, modelName: String,
+         quantization: WeightQuantization? = nil, pool: WorkerPool = .shared) throws {
         self.source = source
         self.modelName = modelName
+        self.quantization = quantization
+        self.pool = pool
         let names = Set(source.tensorNames)
         guard let found = prefixes.first(where: { names.contains($0 + probe) }) else {
             throw ModelError.missingTensor(name: (prefixes.first ?? "") + probe, model: modelName)
@@ -49,10 +134,13 @@ struct WeightLoader {
         prefix = found
     }
 
-    init(source: any TensorSource, prefix: String, modelName: String) {
+    init(source: any TensorSource, prefix: String, modelName: String, quantization: WeightQuantization? = nil,
+         pool: WorkerPool = .shared) {
         self.source = source
         self.prefix = prefix
         self.modelName = modelName
+        self.quantization = quantization
+        self.pool = pool
     }
 
     /// The tensor `prefix + name`, which must have exactly `shape`.
@@ -66,23 +154,80 @@ struct WeightLoader {
         return view
     }
 
+    /// The tensor `prefix + name` as stored (not converted), which must have exactly `shape`.
+    func stored(_ name: String, _ shape: [Int]) throws -> StoredTensorView {
+        guard let view = try source.storedTensor(prefix + name) else {
+            throw ModelError.missingTensor(name: prefix + name, model: modelName)
+        }
+        guard view.shape == shape else {
+            throw ModelError.wrongShape(name: prefix + name, expected: shape, actual: view.shape)
+        }
+        return view
+    }
+
+    /// The embedding table `prefix + name` of shape (rows, width), read in place in its stored type.
+    func embedding(_ name: String, rows: Int, width: Int) throws -> EmbeddingTable {
+        let view = try stored(name, [rows, width])
+        if let table = EmbeddingTable(view) { return table }
+        // int8 with scales along another axis than the rows (not written by smm-convert): as f32.
+        return EmbeddingTable(f32: try tensor(name, [rows, width]))
+    }
+
     /// Whether `prefix + name` exists.
     func has(_ name: String) -> Bool { source.tensorNames.contains(prefix + name) }
 
-    /// A PyTorch `nn.Linear` (weight (out, in), bias (out)) called `name`.
-    func linear(_ name: String, out: Int, in inFeatures: Int, bias: Bool = true) throws -> LinearWeight {
+    /// A PyTorch `nn.Linear` (weight (out, in), bias (out)) called `name`; int8 when `quantization`
+    /// is `.int8` and `quantize` is true.
+    func linear(_ name: String, out: Int, in inFeatures: Int, bias: Bool = true, quantize: Bool = true) throws
+        -> LinearWeight {
+        if quantization == .int8, quantize,
+           let q = try int8Matrix(name + ".weight", shape: [out, inFeatures], out: out, in: inFeatures, layout: .outIn) {
+            let b = bias ? try tensor(name + ".bias", [out]) : nil
+            return LinearWeight(quantized: q, bias: b?.pointer, layout: .outIn, owner: b?.owner)
+        }
         let w = try tensor(name + ".weight", [out, inFeatures])
         let b = bias ? try tensor(name + ".bias", [out]) : nil
         return LinearWeight(weight: w.pointer, bias: b?.pointer, outFeatures: out, inFeatures: inFeatures,
                             layout: .outIn, owner: [w.owner, b?.owner as (any Sendable)?] as [(any Sendable)?])
     }
 
-    /// A GPT-2 `Conv1D` (weight (in, out), bias (out)) called `name`.
+    /// A GPT-2 `Conv1D` (weight (in, out), bias (out)) called `name`; int8 when `quantization` is `.int8`.
     func conv1D(_ name: String, in inFeatures: Int, out: Int) throws -> LinearWeight {
+        if quantization == .int8,
+           let q = try int8Matrix(name + ".weight", shape: [inFeatures, out], out: out, in: inFeatures, layout: .inOut) {
+            let b = try tensor(name + ".bias", [out])
+            return LinearWeight(quantized: q, bias: b.pointer, layout: .inOut, owner: b.owner)
+        }
         let w = try tensor(name + ".weight", [inFeatures, out])
         let b = try tensor(name + ".bias", [out])
         return LinearWeight(weight: w.pointer, bias: b.pointer, outFeatures: out, inFeatures: inFeatures,
                             layout: .inOut, owner: [w.owner, b.owner] as [any Sendable])
+    }
+
+    /// The matrix `prefix + name` (`shape` in `layout` order) as packed int8, or nil when it has more
+    /// inputs than the int8 kernels take (it then stays f32). Stored int8 values with their
+    /// per-output-channel scales are packed as they are; anything else is quantized from f32 (the
+    /// same integers and scales `SMMQuantizer` would store). The source may then drop the matrix's pages.
+    func int8Matrix(_ name: String, shape: [Int], out: Int, in inFeatures: Int, layout: LinearWeight.Layout) throws
+        -> QuantizedMatrix? {
+        guard inFeatures <= QuantizedMatrix.maxInFeatures, out > 0, inFeatures > 0 else { return nil }
+        let matrix = try Self.int8Matrix(from: stored(name, shape), out: out, in: inFeatures, layout: layout, pool: pool)
+            ?? QuantizedMatrix(quantizing: try tensor(name, shape).pointer, outFeatures: out, inFeatures: inFeatures,
+                               layout: layout, pool: pool)
+        source.release(prefix + name)
+        return matrix
+    }
+
+    /// Packs a stored int8 tensor whose scales run along the output channel of `layout` (axis 0 of
+    /// (out, in), axis 1 of (in, out)); nil for any other storage.
+    static func int8Matrix(from view: StoredTensorView, out: Int, in inFeatures: Int, layout: LinearWeight.Layout,
+                           pool: WorkerPool) -> QuantizedMatrix? {
+        guard case let .int8(values, scales, axis) = view.elements, axis == (layout == .outIn ? 0 : 1),
+              inFeatures <= QuantizedMatrix.maxInFeatures, out > 0, inFeatures > 0 else { return nil }
+        return withExtendedLifetime(view.owner) {
+            QuantizedMatrix(values: values, scales: scales, outFeatures: out, inFeatures: inFeatures, layout: layout,
+                            pool: pool)
+        }
     }
 
     /// A LayerNorm (weight, bias of `size`) called `name`.

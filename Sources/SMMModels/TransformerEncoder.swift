@@ -35,9 +35,9 @@ struct EncoderShape: Sendable {
 /// Embeddings, encoder blocks and an optional pooler.
 struct TransformerEncoder: Sendable {
     let shape: EncoderShape
-    let wordEmbeddings: FloatTensorView        // (V, H)
-    let positionEmbeddings: FloatTensorView    // (P, H)
-    let tokenTypeEmbeddings: FloatTensorView?  // (TV, H)
+    let wordEmbeddings: EmbeddingTable         // (V, H)
+    let positionEmbeddings: EmbeddingTable     // (P, H)
+    let tokenTypeEmbeddings: EmbeddingTable?   // (TV, H)
     let embeddingNorm: LayerNormWeights
     let layers: [EncoderLayerWeights]
     let pooler: LinearWeight?                  // BERT only: tanh(dense(h[CLS]))
@@ -108,17 +108,16 @@ struct TransformerEncoder: Sendable {
             batch.typeIDs.withUnsafeBufferPointer { types in
                 pool.parallelFor(batch.batch * t, minimumPerWorker: 16) { range, _ in
                     for r in range {
+                        // Rows are read in their stored type (f32, f16, bf16, int8) and converted here.
                         let row = out + r * h
-                        let word = wordEmbeddings.pointer + Int(ids[r]) * h
-                        let pos = positionEmbeddings.pointer + (r % t) * h
-                        for c in 0..<h { row[c] = word[c] + pos[c] }
-                        if let typeTable = tokenTypeEmbeddings {
-                            ElementWise.add(row, typeTable.pointer + Int(types[r]) * h, count: h)
-                        }
+                        wordEmbeddings.copy(row: Int(ids[r]), into: row)
+                        positionEmbeddings.add(row: r % t, into: row)
+                        tokenTypeEmbeddings?.add(row: Int(types[r]), into: row)
                     }
                 }
             }
         }
+        withExtendedLifetime((wordEmbeddings.owner, positionEmbeddings.owner, tokenTypeEmbeddings?.owner)) {}
         embeddingNorm(out: out, x: out, rows: batch.batch * t, pool: pool)
     }
 }
