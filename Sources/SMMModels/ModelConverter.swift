@@ -28,14 +28,30 @@ public enum ModelConverter {
 
     /// The storage of tensor `name` (of float type, with `shape`) in a `dtype` file of a `modelType`
     /// model: matrices (rank ≥ 2, at least `minReducedElements` elements) take `dtype`; vectors
-    /// (biases, LayerNorm) and small matrices stay f32. int8 scales run along the output channel:
-    /// axis 1 for GPT-2's `Conv1D` weights (in, out), axis 0 otherwise (`nn.Linear` (out, in),
-    /// embedding rows, the LM head).
+    /// (biases, LayerNorm), small matrices and the tensors of `keepsF32` (encoder heads; in f16
+    /// and bf16 files also position and token-type embeddings) stay f32. int8 scales run along the
+    /// output channel: axis 1 for GPT-2's `Conv1D` weights (in, out), axis 0 otherwise
+    /// (`nn.Linear` (out, in), embedding rows, the LM head).
     public static func storagePlan(name: String, shape: [Int], dtype: SMMStorageDType, modelType: String) -> Plan {
         let count = shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
-        guard dtype != .f32, shape.count >= 2, count >= minReducedElements else { return Plan(dtype: .f32, axis: 0) }
+        guard dtype != .f32, shape.count >= 2, count >= minReducedElements, !keepsF32(name, dtype: dtype) else {
+            return Plan(dtype: .f32, axis: 0)
+        }
         let axis = modelType == "gpt2" && isConv1D(name) ? 1 : 0
         return Plan(dtype: dtype.matrixDType, axis: axis)
+    }
+
+    /// Tensors that stay f32 in a `dtype` file whatever their size. In every reduced dtype: the
+    /// encoders' heads (BERT's pooler, DistilBERT's pre-classifier, the classifiers), which the
+    /// engine runs in f32 at every dtype (they multiply one row per sequence), so storing them
+    /// rounded would only add error, for a few hundred kilobytes. In f16 and bf16 files also the
+    /// position and token-type embeddings (positions × hidden: about 1% of a model), a measurable
+    /// share of bf16's error; in int8 files they are int8 per row like the word embeddings, their
+    /// rounding being lost in that of the int8 matrices and activations. Measurements: Docs/FORMAT.md §6.
+    static func keepsF32(_ name: String, dtype: SMMStorageDType) -> Bool {
+        if ["pooler.dense.weight", "classifier.weight"].contains(where: { name.hasSuffix($0) }) { return true }
+        return dtype != .int8
+            && ["position_embeddings.weight", "token_type_embeddings.weight", "wpe.weight"].contains { name.hasSuffix($0) }
     }
 
     static func isConv1D(_ name: String) -> Bool {

@@ -97,9 +97,28 @@ final class ConvertedModelTests: XCTestCase {
 
     // MARK: - f16, bf16, int8: close
 
+    /// What each reduced dtype keeps on the tiny random fixtures (N(0, 0.2) weights, saturated
+    /// attention: they amplify rounding far more than trained models), measured with the storage
+    /// policy of `ModelConverter.storagePlan` and asserted with a small margin, so that a change
+    /// that makes them worse fails. bf16 misses the 1e-2 on every fixture: rounding only
+    /// the blocks' matrices to bf16, all else f32, already gives 0.023 (BERT), 0.046 (DistilBERT)
+    /// and 0.048 (GPT-2) on these models; see Docs/FORMAT.md §6.
+    struct Bound {
+        var f16MaxDiff: Float, bf16MaxDiff: Float, bf16Cosine: Double, int8Cosine: Double
+    }
+    static let bounds: [String: Bound] = [
+        // measured: f16 0.0016; bf16 0.0249 (cos 0.99957); int8 cos 0.99382
+        "tiny-bert": Bound(f16MaxDiff: 0.002, bf16MaxDiff: 0.028, bf16Cosine: 0.9995, int8Cosine: 0.993),
+        // measured: f16 0.0053; bf16 0.0566 (cos 0.99974); int8 cos 0.99877
+        "tiny-distilbert": Bound(f16MaxDiff: 0.006, bf16MaxDiff: 0.062, bf16Cosine: 0.9997, int8Cosine: 0.998),
+        // measured: f16 0.0064; bf16 0.0489 (cos 0.999967); int8 cos 0.99906
+        "tiny-gpt2": Bound(f16MaxDiff: 0.007, bf16MaxDiff: 0.054, bf16Cosine: 0.99995, int8Cosine: 0.9990),
+    ]
+
     func testReducedPrecisionEncoderFilesStayClose() throws {
         let dir = try scratch()
         for name in ["tiny-bert", "tiny-distilbert"] {
+            let bound = try XCTUnwrap(Self.bounds[name])
             let texts = try fixtureTexts(name)
             let base = try encoder(ModelLoader.load(directory: Fixtures.url("models/\(name)")))
             let reference = try base.classify(texts)
@@ -115,17 +134,15 @@ final class ConvertedModelTests: XCTestCase {
                 XCTAssertEqual(got.map(\.label), reference.map(\.label), "\(name) \(dtype) labels")
                 switch dtype {
                 case .f16:
-                    XCTAssertLessThanOrEqual(diff, 1e-2, "\(name) \(dtype) logits")
+                    XCTAssertLessThanOrEqual(diff, bound.f16MaxDiff, "\(name) \(dtype) logits")
                 case .bf16:
-                    // bfloat16 keeps 8 significant bits: these random-weight models amplify that to
-                    // 0.027 (BERT) and 0.083 (DistilBERT) on logits of magnitude ~2; see the report.
-                    XCTAssertGreaterThanOrEqual(cos, 0.999, "\(name) \(dtype) logits cosine")
+                    XCTAssertLessThanOrEqual(diff, bound.bf16MaxDiff, "\(name) \(dtype) logits")
+                    XCTAssertGreaterThanOrEqual(cos, bound.bf16Cosine, "\(name) \(dtype) logits cosine")
                 default:
-                    // int8 weights (embeddings included) and int8 activations on these random-weight
-                    // models (N(0, 0.2) weights, saturated attention) measure 0.9915 (BERT) and 0.9990
-                    // (DistilBERT); ONNX Runtime int8 gives 0.9969/0.9950 on the same cases. The real
-                    // MiniLM meets 0.995 (QuantizedModelTests). Below the 0.999: see BENCHMARKS.md.
-                    XCTAssertGreaterThanOrEqual(cos, 0.99, "\(name) \(dtype) logits cosine")
+                    // int8 weights and int8 activations. Below the 0.999 for BERT: rounding the
+                    // blocks' matrices alone (f32 activations) gives 0.9954 on this fixture, and ONNX
+                    // Runtime int8 0.9969 (BERT) and 0.9950 (DistilBERT); see Docs/BENCHMARKS.md.
+                    XCTAssertGreaterThanOrEqual(cos, bound.int8Cosine, "\(name) \(dtype) logits cosine")
                     XCTAssertGreaterThanOrEqual(embedCos, 0.999, "\(name) \(dtype) embeddings cosine")
                 }
             }
@@ -134,6 +151,7 @@ final class ConvertedModelTests: XCTestCase {
 
     func testReducedPrecisionGPT2FilesStayClose() throws {
         let dir = try scratch()
+        let bound = try XCTUnwrap(Self.bounds["tiny-gpt2"])
         let base = try generator(ModelLoader.load(directory: Fixtures.url("models/tiny-gpt2")))
         let reference = try Fixtures.json("models/tiny-gpt2/reference.json")
         let cases = try XCTUnwrap(reference["logits_cases"] as? [[String: Any]]).compactMap { ($0["input_ids"] as? [Any])?.ints }
@@ -151,8 +169,44 @@ final class ConvertedModelTests: XCTestCase {
                 }
             }
             print("[smm-dtype] tiny-gpt2 \(dtype.rawValue): logits max|diff| \(diff), min cosine \(cos), same argmax \(sameArgmax)/\(rows)")
-            XCTAssertGreaterThanOrEqual(cos, dtype == .int8 ? 0.998 : 0.9998, "\(dtype)")
+            switch dtype {
+            case .f16: XCTAssertLessThanOrEqual(diff, bound.f16MaxDiff)
+            case .bf16:
+                XCTAssertLessThanOrEqual(diff, bound.bf16MaxDiff)
+                XCTAssertGreaterThanOrEqual(cos, bound.bf16Cosine)
+            default: XCTAssertGreaterThanOrEqual(cos, bound.int8Cosine)
+            }
         }
+    }
+
+    /// What each dtype stores (`ModelConverter.storagePlan`): the blocks' matrices and the token
+    /// embeddings in the reduced type; encoder heads always f32; position embeddings f32 in f16 and
+    /// bf16 files, int8 per row in int8 files.
+    func testStoragePolicyKeepsHeadsAndSmallTablesInF32() throws {
+        let dir = try scratch()
+        let plan = { (name: String, shape: [Int], dtype: SMMStorageDType) in
+            ModelConverter.storagePlan(name: name, shape: shape, dtype: dtype, modelType: "bert").dtype
+        }
+        for dtype in [SMMStorageDType.f16, .bf16, .int8] {
+            let reduced = dtype.matrixDType
+            XCTAssertEqual(plan("bert.encoder.layer.0.attention.self.query.weight", [768, 768], dtype), reduced)
+            XCTAssertEqual(plan("bert.embeddings.word_embeddings.weight", [30522, 768], dtype), reduced)
+            XCTAssertEqual(plan("bert.pooler.dense.weight", [768, 768], dtype), .f32)
+            XCTAssertEqual(plan("pre_classifier.weight", [768, 768], dtype), .f32)
+            XCTAssertEqual(plan("classifier.weight", [2, 768], dtype), .f32)
+            XCTAssertEqual(plan("bert.embeddings.position_embeddings.weight", [512, 768], dtype), dtype == .int8 ? .i8 : .f32)
+            XCTAssertEqual(ModelConverter.storagePlan(name: "transformer.wpe.weight", shape: [1024, 768], dtype: dtype,
+                                                      modelType: "gpt2").dtype, dtype == .int8 ? .i8 : .f32)
+        }
+        let bf16 = try SMMFile(path: try convert("tiny-bert", .bf16, into: dir).path)
+        XCTAssertEqual(bf16.entry("bert.encoder.layer.1.output.dense.weight")?.dtype, .bf16)
+        XCTAssertEqual(bf16.entry("bert.embeddings.word_embeddings.weight")?.dtype, .bf16)
+        XCTAssertEqual(bf16.entry("bert.embeddings.position_embeddings.weight")?.dtype, .f32)
+        XCTAssertEqual(bf16.entry("bert.pooler.dense.weight")?.dtype, .f32)
+        let int8 = try SMMFile(path: try convert("tiny-distilbert", .int8, into: dir).path)
+        XCTAssertEqual(int8.entry("distilbert.embeddings.word_embeddings.weight")?.dtype, .i8)
+        XCTAssertEqual(int8.entry("distilbert.embeddings.position_embeddings.weight")?.dtype, .i8)
+        XCTAssertEqual(int8.entry("pre_classifier.weight")?.dtype, .f32)
     }
 
     // MARK: - Quantization at load

@@ -45,9 +45,11 @@ final class QuantizedModelTests: XCTestCase {
         let variants: [(String, EncoderModel, Double)] = [
             ("int8", f32.model.quantized(.int8), Self.tinyEncoderCosine),
             ("int8+heads", f32.model.quantized(.int8, heads: true), Self.tinyEncoderCosine),
-            // An int8 `.smm` file (or `--dtype int8` through `QuantizingTensorSource`): the word
-            // embeddings are int8 too, which costs these fixtures another ~0.004.
-            ("int8 from dtype-int8 load", try encoder(name, dtype: .int8).model.quantized(.int8), 0.99),
+            // An int8 `.smm` file (or `--dtype int8` through `QuantizingTensorSource`): the word and
+            // position embeddings are int8 too (0.99382 for tiny-bert, 0.99877 for tiny-distilbert,
+            // where f32 embeddings give 0.99524 and 0.99880: within what any rounding moves these
+            // fixtures' minimum; see Docs/FORMAT.md §6).
+            ("int8 from dtype-int8 load", try encoder(name, dtype: .int8).model, 0.993),
         ]
         XCTAssertNil(f32.model.weightQuantization)
         for (label, model, threshold) in variants {
