@@ -13,9 +13,11 @@ public enum SMMFileFormat {
     public static let magic: [UInt8] = [0x89, 0x53, 0x4D, 0x4D, 0x0D, 0x0A, 0x1A, 0x0A]
     /// The major version this code writes and reads. A reader rejects a file of a higher major.
     public static let majorVersion: UInt16 = 1
-    /// The minor version this code writes. Readers accept any minor of their major.
-    public static let minorVersion: UInt16 = 0
-    /// `"1.0"`.
+    /// The newest minor version this code reads and writes (1.1 added packed-panel f32 tensors). The
+    /// writer stores the oldest minor that has the features a file uses. Readers accept any minor of
+    /// their major, and reject codes they do not know by name.
+    public static let minorVersion: UInt16 = 1
+    /// `"1.1"`.
     public static var versionString: String { "\(majorVersion).\(minorVersion)" }
 
     /// Size of the fixed header written by this version.
@@ -225,12 +227,16 @@ public enum SMMQuantization: Sendable, Equatable, Hashable {
     /// value = Float(q) × scale[channel]. `scaleTensor` is the table index of the f32 scale vector
     /// (shape `[shape[axis]]`).
     case int8PerChannel(axis: Int, scaleTensor: Int)
+    /// f32 values of a rank-2 weight matrix stored in the f32 kernel's panel order (format 1.1):
+    /// outputs along `axis`, a multiple of 48 of them; see `SMMPanelLayout`.
+    case packedPanels(axis: Int)
 
-    /// The code stored in a table entry (0 none, 1 int8 per channel).
+    /// The code stored in a table entry (0 none, 1 int8 per channel, 2 packed panels).
     var code: UInt8 {
         switch self {
         case .none: return 0
         case .int8PerChannel: return 1
+        case .packedPanels: return 2
         }
     }
 }
@@ -295,6 +301,10 @@ public struct SMMTensorEntry: Sendable, Equatable, Hashable {
             put(UInt8(axis))
             put(UInt16(0))
             put(UInt32(scaleTensor))
+        case let .packedPanels(axis):
+            put(UInt8(axis))
+            put(UInt16(0))
+            put(SMMFileFormat.noIndex)
         }
         for d in shape { put(UInt64(d)) }
         out.append(contentsOf: nameBytes)

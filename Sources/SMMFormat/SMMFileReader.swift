@@ -359,6 +359,13 @@ public enum SMMFileReader {
                 }
                 quantization = .int8PerChannel(axis: axis, scaleTensor: Int(scaleIndex))
                 scaleRefs.append((index, Int(scaleIndex), axis))
+            case 2:
+                guard dtype == .f32 else { throw fail("packed panels need dtype f32, not \(dtype.rawValue)", name) }
+                guard scaleIndex == SMMFileFormat.noIndex else { throw fail("a packed-panel tensor has a scale tensor", name) }
+                guard SMMPanelLayout.accepts(shape: shape, axis: axis) else {
+                    throw fail("packed panels need a rank-2 shape with a multiple of \(SMMPanelLayout.columns) outputs along axis \(axis), not \(shape)", name)
+                }
+                quantization = .packedPanels(axis: axis)
             default:
                 throw fail("unknown quantization code \(quantCode) (written by a later format version?)", name)
             }
@@ -419,6 +426,9 @@ public enum SMMFileReader {
                 throw FormatError.outOfBounds(path: path, range: scales.byteRange, fileSize: file.count)
             }
             SMMQuantizer.dequantizeInt8(src, shape: entry.shape, axis: axis, scales: base + scales.dataOffset, into: dst)
+        case let .packedPanels(axis):
+            // Validated at open: f32, rank 2, whole panels. The data is 64-byte aligned in the mapping.
+            SMMPanelLayout.unpack(src.assumingMemoryBound(to: Float.self), shape: entry.shape, axis: axis, into: dst)
         }
     }
 

@@ -36,6 +36,8 @@ public struct SMMFileWriter {
         /// int8 with one scale per channel along `axis`; `scaleTensor` names the f32 scale vector,
         /// which must be added too.
         case int8PerChannel(axis: Int, scaleTensor: String)
+        /// f32 in the kernel's panel order, outputs along `axis` (see `SMMPanelLayout`).
+        case packedPanels(axis: Int)
     }
 
     /// A tensor to write.
@@ -95,6 +97,17 @@ public struct SMMFileWriter {
         add(name: scaleName, shape: [shape[axis]], floats: floats.withUnsafeBufferPointer {
             SMMQuantizer.int8Scales($0.baseAddress!, shape: shape, axis: axis)
         })
+    }
+
+    /// Adds an f32 weight matrix stored in packed panels (outputs along `axis`; the shape must pass
+    /// `SMMPanelLayout.accepts`).
+    public mutating func addPackedPanels(name: String, shape: [Int], axis: Int, floats: [Float]) {
+        add(name: name, dtype: .f32, shape: shape, quantization: .packedPanels(axis: axis)) { out in
+            floats.withUnsafeBufferPointer { src in
+                SMMPanelLayout.pack(src.baseAddress!, shape: shape, axis: axis,
+                                    into: out.baseAddress!.assumingMemoryBound(to: Float.self))
+            }
+        }
     }
 
     /// Writes `src` as little-endian `dtype` (f32, f16 or bf16) into `out`.
@@ -179,6 +192,11 @@ public struct SMMFileWriter {
                     throw fail("scale tensor '\(scaleName)' of '\(t.name)' must be f32 of shape [\(t.shape[axis])]")
                 }
                 quantization = .int8PerChannel(axis: axis, scaleTensor: s)
+            case let .packedPanels(axis):
+                guard t.dtype == .f32, SMMPanelLayout.accepts(shape: t.shape, axis: axis) else {
+                    throw fail("packed-panel tensor '\(t.name)' needs dtype f32 and a rank-2 shape with a multiple of \(SMMPanelLayout.columns) outputs along axis \(axis)")
+                }
+                quantization = .packedPanels(axis: axis)
             }
             entries.append(SMMTensorEntry(name: t.name, dtype: t.dtype, shape: t.shape, dataOffset: cursor,
                                           byteLength: t.byteLength, quantization: quantization))
@@ -190,7 +208,9 @@ public struct SMMFileWriter {
         precondition(table.count == tableLength)
         let metadataHash = XXH64.hash(metadataBytes)
         let header = SMMFileHeader(
-            majorVersion: SMMFileFormat.majorVersion, minorVersion: SMMFileFormat.minorVersion,
+            majorVersion: SMMFileFormat.majorVersion,
+            // The oldest minor that has every feature used: 1.0 readers keep reading files without panels.
+            minorVersion: entries.contains { if case .packedPanels = $0.quantization { return true }; return false } ? 1 : 0,
             headerSize: headerSize, fileSize: cursor,
             metadataOffset: headerSize, metadataLength: metadataBytes.count,
             tableOffset: tableOffset, tableLength: tableLength,

@@ -9,9 +9,10 @@ import CMicroKernels
 import Synchronization
 
 /// A linear layer's weights, read-only. The storage lives in a mapped model file or in an owned
-/// buffer (`owner` keeps either alive as long as the weight is used). The matrix is either f32
-/// (computed with BLAS) or int8 per output channel (`QuantizedMatrix`, computed with the int8
-/// kernels of `QuantizedLinear`); `Linear.forward` runs either.
+/// buffer (`owner` keeps either alive as long as the weight is used). The matrix is f32 (computed
+/// with BLAS), f32 packed in 48-column panels (`PackedMatrix`, computed with the AVX-512 kernel),
+/// or int8 per output channel (`QuantizedMatrix`, computed with the int8 kernels of
+/// `QuantizedLinear`); `Linear.forward` runs any of them.
 public struct LinearWeight: @unchecked Sendable {
     /// How the matrix is stored.
     public enum Layout: Sendable {
@@ -25,6 +26,8 @@ public struct LinearWeight: @unchecked Sendable {
     public enum Storage: @unchecked Sendable {
         /// `outFeatures * inFeatures` floats in `layout` order.
         case f32(UnsafePointer<Float>)
+        /// f32 in the AVX-512 kernel's panels, with its own padded copy of the bias.
+        case packedF32(PackedMatrix)
         /// int8 per output channel, packed for the int8 kernels (`layout` is the source's order).
         case int8(QuantizedMatrix)
     }
@@ -37,69 +40,69 @@ public struct LinearWeight: @unchecked Sendable {
     public let outFeatures: Int
     /// Number of inputs (K).
     public let inFeatures: Int
-    /// Storage order of the f32 matrix (for int8: of the matrix it was quantized from).
+    /// Storage order of the f32 matrix (for packed and int8: of the matrix they were made from).
     public let layout: Layout
     /// Whatever owns the memory (a mapped file, a `FloatBuffer`).
     public let owner: (any Sendable)?
-    /// The f32 matrix and bias packed for the AVX-512 kernel (see `packedF32(pool:)`), or nil.
-    /// When present, `Linear.forward` computes with it; `storage` is kept for everything else.
-    public let packed: PackedMatrix?
 
-    /// Wraps existing f32 storage; nothing is copied.
-    public init(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outFeatures: Int, inFeatures: Int,
-                layout: Layout, owner: (any Sendable)?) {
-        self.storage = .f32(weight)
+    private init(storage: Storage, bias: UnsafePointer<Float>?, outFeatures: Int, inFeatures: Int, layout: Layout,
+                 owner: (any Sendable)?) {
+        self.storage = storage
         self.bias = bias
         self.outFeatures = outFeatures
         self.inFeatures = inFeatures
         self.layout = layout
         self.owner = owner
-        self.packed = nil
     }
 
-    /// The same f32 layer with its packed copy.
-    private init(_ base: LinearWeight, packed: PackedMatrix) {
-        storage = base.storage
-        bias = base.bias
-        outFeatures = base.outFeatures
-        inFeatures = base.inFeatures
-        layout = base.layout
-        owner = base.owner
-        self.packed = packed
+    /// Wraps existing f32 storage; nothing is copied.
+    public init(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outFeatures: Int, inFeatures: Int,
+                layout: Layout, owner: (any Sendable)?) {
+        self.init(storage: .f32(weight), bias: bias, outFeatures: outFeatures, inFeatures: inFeatures, layout: layout,
+                  owner: owner)
+    }
+
+    /// Wraps a packed f32 matrix (which holds its own bias).
+    public init(packed matrix: PackedMatrix, layout: Layout) {
+        self.init(storage: .packedF32(matrix), bias: matrix.bias, outFeatures: matrix.outFeatures,
+                  inFeatures: matrix.inFeatures, layout: layout, owner: matrix)
     }
 
     /// Wraps an int8 matrix and an f32 bias (kept alive by `owner`).
     public init(quantized matrix: QuantizedMatrix, bias: UnsafePointer<Float>?, layout: Layout = .outIn,
                 owner: (any Sendable)?) {
-        self.storage = .int8(matrix)
-        self.bias = bias
-        self.outFeatures = matrix.outFeatures
-        self.inFeatures = matrix.inFeatures
-        self.layout = layout
-        self.owner = owner
-        self.packed = nil
+        self.init(storage: .int8(matrix), bias: bias, outFeatures: matrix.outFeatures, inFeatures: matrix.inFeatures,
+                  layout: layout, owner: owner)
     }
 
-    /// This f32 layer with its matrix (and bias) also packed in 48-column panels for the AVX-512
-    /// kernel, which `Linear.forward` then uses: the copy OpenBLAS would make on every call, made
-    /// once. Returned unchanged for int8 weights, already packed ones, and where the kernel does
-    /// not run (`PackedMatrix.isAvailable`).
+    /// This f32 layer with its matrix and bias packed in 48-column panels for the AVX-512 kernel
+    /// (the copy OpenBLAS would make on every call, made once); the plain matrix is no longer
+    /// referenced. Returned unchanged for packed and int8 weights and where the kernel does not run
+    /// (`PackedMatrix.isAvailable`).
     public func packedF32(pool: WorkerPool = .shared) -> LinearWeight {
-        guard PackedMatrix.isAvailable, packed == nil, case .f32(let pointer) = storage,
-              outFeatures > 0, inFeatures > 0 else { return self }
-        let matrix = PackedMatrix(packing: pointer, bias: bias, outFeatures: outFeatures, inFeatures: inFeatures,
-                                  layout: layout, pool: pool)
-        return LinearWeight(self, packed: matrix)
+        guard PackedMatrix.isAvailable, case .f32(let pointer) = storage, outFeatures > 0, inFeatures > 0 else {
+            return self
+        }
+        let matrix = withExtendedLifetime(owner) {
+            PackedMatrix(packing: pointer, bias: bias, outFeatures: outFeatures, inFeatures: inFeatures,
+                         layout: layout, pool: pool)
+        }
+        return LinearWeight(packed: matrix, layout: layout)
     }
 
-    /// The f32 matrix, `outFeatures * inFeatures` floats in `layout` order. Only for f32 storage:
-    /// check `quantized == nil` (or switch over `storage`) first; reading it from an int8 weight
-    /// stops the program.
+    /// The plain f32 matrix, `outFeatures * inFeatures` floats in `layout` order. Only for `.f32`
+    /// storage: check `storage` first; reading it from a packed or int8 weight stops the program.
     public var weight: UnsafePointer<Float> {
         guard case .f32(let pointer) = storage else {
-            preconditionFailure("LinearWeight.weight read on an int8 weight; use `storage` or `quantized`")
+            preconditionFailure("LinearWeight.weight read on a packed or int8 weight; switch over `storage`")
         }
         return pointer
+    }
+
+    /// The packed f32 matrix, or nil for other storage.
+    public var packed: PackedMatrix? {
+        if case .packedF32(let matrix) = storage { return matrix }
+        return nil
     }
 
     /// The int8 matrix, or nil for f32 storage.
@@ -114,17 +117,28 @@ public struct LinearWeight: @unchecked Sendable {
     /// and so is a layer with more than `QuantizedMatrix.maxInFeatures` inputs (its int32
     /// accumulators could overflow).
     public func quantizedInt8(pool: WorkerPool = .shared) -> LinearWeight {
-        guard case .f32(let pointer) = storage, inFeatures <= QuantizedMatrix.maxInFeatures,
-              outFeatures > 0, inFeatures > 0 else { return self }
-        let matrix = QuantizedMatrix(quantizing: pointer, outFeatures: outFeatures, inFeatures: inFeatures,
-                                     layout: layout, pool: pool)
+        guard inFeatures <= QuantizedMatrix.maxInFeatures, outFeatures > 0, inFeatures > 0 else { return self }
+        let matrix: QuantizedMatrix
+        switch storage {
+        case .int8:
+            return self
+        case .f32(let pointer):
+            matrix = withExtendedLifetime(owner) {
+                QuantizedMatrix(quantizing: pointer, outFeatures: outFeatures, inFeatures: inFeatures, layout: layout,
+                                pool: pool)
+            }
+        case .packedF32(let packed):
+            // Per output channel, so the (out, in) order read back from the panels gives the same integers.
+            let plain = packed.unpacked()
+            matrix = QuantizedMatrix(quantizing: plain.pointer, outFeatures: outFeatures, inFeatures: inFeatures,
+                                     layout: .outIn, pool: pool)
+        }
         var biasCopy: FloatBuffer?
         if let bias {
             let copy = FloatBuffer(count: outFeatures)
-            copy.pointer.update(from: bias, count: outFeatures)
+            withExtendedLifetime(owner) { copy.pointer.update(from: bias, count: outFeatures) }
             biasCopy = copy
         }
-        withExtendedLifetime(owner) {}
         return LinearWeight(quantized: matrix, bias: biasCopy.map { UnsafePointer($0.pointer) }, layout: layout,
                             owner: biasCopy)
     }

@@ -38,14 +38,14 @@ public final class PackedMatrix: @unchecked Sendable {
     public let packed: UnsafePointer<Float>
     /// The bias padded to `panels * 48` floats, or nil.
     public let bias: UnsafePointer<Float>?
-    private let weightStorage: PanelStorage
+    /// The bytes held by this matrix itself (0 when the panels live in a mapped file).
+    public let byteCount: Int
+    private let weightOwner: any Sendable
     private let biasStorage: FloatBuffer?
 
     /// Floats in one panel: `inFeatures * 48`.
     public var panelFloats: Int { inFeatures * Self.panelColumns }
 
-    /// Bytes held (weights and padded bias).
-    public var byteCount: Int { (weightStorage.floats + (biasStorage?.count ?? 0)) * 4 }
 
     /// Packs `weight` (`outFeatures * inFeatures` floats in `layout` order) and copies `bias`.
     /// The panels are filled in parallel on `pool`.
@@ -57,17 +57,11 @@ public final class PackedMatrix: @unchecked Sendable {
         inFeatures = k
         panels = (n + width - 1) / width
         let storage = PanelStorage(floats: panels * k * width)
-        weightStorage = storage
+        weightOwner = storage
         packed = UnsafePointer(storage.pointer)
-        if let bias {
-            let padded = FloatBuffer(count: panels * width)   // zeroed: the padding stays 0
-            padded.pointer.update(from: bias, count: n)
-            biasStorage = padded
-            self.bias = UnsafePointer(padded.pointer)
-        } else {
-            biasStorage = nil
-            self.bias = nil
-        }
+        biasStorage = Self.paddedBias(bias, outFeatures: n, panels: panels)
+        self.bias = biasStorage.map { UnsafePointer($0.pointer) }
+        byteCount = (storage.floats + (biasStorage?.count ?? 0)) * 4
         let destination = storage.pointer
         pool.parallelFor(panels, minimumPerWorker: 4) { range, _ in
             for p in range {
@@ -75,6 +69,43 @@ public final class PackedMatrix: @unchecked Sendable {
                                into: destination + p * k * width)
             }
         }
+    }
+
+    /// Wraps panels already in this layout (for example in a mapped `.smm` file: `SMMPanelLayout`),
+    /// which `owner` keeps alive; `outFeatures` must be a multiple of 48 (no padding) and `panels`
+    /// 64-byte aligned. The bias is copied.
+    public init(panels packed: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outFeatures n: Int, inFeatures k: Int,
+                owner: any Sendable) {
+        precondition(n > 0 && k > 0 && n % Self.panelColumns == 0, "stored panels need a multiple of 48 outputs, got \(n)")
+        precondition(Int(bitPattern: packed) % 64 == 0, "stored panels must be 64-byte aligned")
+        outFeatures = n
+        inFeatures = k
+        panels = n / Self.panelColumns
+        self.packed = packed
+        weightOwner = owner
+        biasStorage = Self.paddedBias(bias, outFeatures: n, panels: panels)
+        self.bias = biasStorage.map { UnsafePointer($0.pointer) }
+        byteCount = (biasStorage?.count ?? 0) * 4
+    }
+
+    /// `bias` copied and padded with zeros to whole panels.
+    private static func paddedBias(_ bias: UnsafePointer<Float>?, outFeatures n: Int, panels: Int) -> FloatBuffer? {
+        guard let bias else { return nil }
+        let padded = FloatBuffer(count: panels * panelColumns)   // zeroed: the padding stays 0
+        padded.pointer.update(from: bias, count: n)
+        return padded
+    }
+
+    /// The matrix read back in (out, in) order: `outFeatures * inFeatures` floats.
+    public func unpacked() -> FloatBuffer {
+        let plain = FloatBuffer(count: outFeatures * inFeatures)
+        let width = Self.panelColumns
+        for n in 0..<outFeatures {
+            let column = packed + (n / width) * panelFloats + n % width
+            let row = plain.pointer + n * inFeatures
+            for k in 0..<inFeatures { row[k] = column[k * width] }
+        }
+        return plain
     }
 
     /// Fills panel `p` (every float of it, padding included).

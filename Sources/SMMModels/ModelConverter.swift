@@ -22,8 +22,11 @@ public enum ModelConverter {
     public struct Plan: Sendable, Equatable {
         /// The stored dtype (`f32`, `f16`, `bf16` or `i8`).
         public var dtype: DType
-        /// For int8: the output-channel axis the scales run along.
+        /// For int8: the output-channel axis the scales run along; for packed panels: the output axis.
         public var axis: Int
+        /// f32 stored in the f32 kernel's packed panels (`SMMPanelLayout`), so that loading maps the
+        /// weights straight into the kernel with no copy.
+        public var packedPanels: Bool = false
     }
 
     /// The storage of tensor `name` (of float type, with `shape`) in a `dtype` file of a `modelType`
@@ -32,13 +35,27 @@ public enum ModelConverter {
     /// and bf16 files also position and token-type embeddings) stay f32. int8 scales run along the
     /// output channel: axis 1 for GPT-2's `Conv1D` weights (in, out), axis 0 otherwise
     /// (`nn.Linear` (out, in), embedding rows, the LM head).
+    ///
+    /// Weight matrices of linear layers that stay f32 (all of them in an f32 file) are stored in
+    /// packed panels when their output count is a multiple of 48 (every BERT, DistilBERT and GPT-2
+    /// block matrix; not the embedding tables, GPT-2's LM head, or a 2-label classifier).
     public static func storagePlan(name: String, shape: [Int], dtype: SMMStorageDType, modelType: String) -> Plan {
         let count = shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
-        guard dtype != .f32, shape.count >= 2, count >= minReducedElements, !keepsF32(name, dtype: dtype) else {
-            return Plan(dtype: .f32, axis: 0)
-        }
         let axis = modelType == "gpt2" && isConv1D(name) ? 1 : 0
+        guard dtype != .f32, shape.count >= 2, count >= minReducedElements,
+              !keepsF32(name, dtype: dtype) else {
+            let packed = shape.count == 2 && name.hasSuffix(".weight") && !isTableOrLMHead(name)
+                && SMMPanelLayout.accepts(shape: shape, axis: axis)
+            return Plan(dtype: .f32, axis: packed ? axis : 0, packedPanels: packed)
+        }
         return Plan(dtype: dtype.matrixDType, axis: axis)
+    }
+
+    /// Embedding tables (read by row) and the LM head (tied to `wte`, or multiplied one row at a
+    /// time): the rank-2 weights that are not linear layers of the blocks or encoder heads.
+    static func isTableOrLMHead(_ name: String) -> Bool {
+        name.contains("embeddings.") || name.hasSuffix("wte.weight") || name.hasSuffix("wpe.weight")
+            || name.hasSuffix("lm_head.weight")
     }
 
     /// Tensors that stay f32 in a `dtype` file whatever their size. In every reduced dtype: the
@@ -247,6 +264,15 @@ public enum ModelConverter {
                 writer.add(name: name, dtype: dtype, shape: shape) { out in
                     let floats = try view.floats()
                     floats.withUnsafeBufferPointer { SMMFileWriter.encode($0, as: dtype, into: out) }
+                }
+            case .f32 where plan.packedPanels:
+                let axis = plan.axis
+                writer.add(name: name, dtype: .f32, shape: shape, quantization: .packedPanels(axis: axis)) { out in
+                    let floats = try view.floats()
+                    floats.withUnsafeBufferPointer {
+                        SMMPanelLayout.pack($0.baseAddress!, shape: shape, axis: axis,
+                                            into: out.baseAddress!.assumingMemoryBound(to: Float.self))
+                    }
                 }
             default:
                 writer.add(name: name, dtype: .f32, shape: shape) { out in

@@ -60,11 +60,13 @@ extension GPT2Model {
                          lmHead: transform(lmHead, .lmHead), pool: pool)
     }
 
-    /// The same model with its f32 linear layers packed for the AVX-512 kernel (see
-    /// `EncoderModel.packedF32()`).
+    /// The same model with the f32 linear layers of its blocks packed for the AVX-512 kernel (see
+    /// `EncoderModel.packedF32()`). The LM head stays as it is: it only ever multiplies one row
+    /// (the last position), where the plain matrix-vector product is as fast as the packed kernel,
+    /// and packing a tied head would copy the whole token-embedding table (154 MB for GPT-2).
     public func packedF32() -> GPT2Model {
         let pool = self.pool
-        return mapLinears { w, _ in w.packedF32(pool: pool) }
+        return mapLinears { w, role in role == .lmHead ? w : w.packedF32(pool: pool) }
     }
 }
 

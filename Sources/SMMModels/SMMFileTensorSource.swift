@@ -76,6 +76,17 @@ public struct SMMFileTensorSource: TensorSource {
         file.mapping.advise(.dontNeed, range: entry.dataOffset..<(entry.dataOffset + entry.byteLength))
     }
 
+    public func packedPanels(_ name: String) -> PackedPanelsView? {
+        #if _endian(little)
+        guard let entry = file.entry(name), case let .packedPanels(axis) = entry.quantization else { return nil }
+        let base = file.mapping.baseAddress + entry.dataOffset
+        guard Int(bitPattern: base) % 64 == 0 else { return nil }
+        return PackedPanelsView(panels: base.assumingMemoryBound(to: Float.self), shape: entry.shape, axis: axis, owner: file)
+        #else
+        return nil
+        #endif
+    }
+
     /// An int8 tensor in place, with its per-channel scales: for int8 kernels.
     public struct Int8TensorView: @unchecked Sendable {
         /// The int8 values, row-major, 64-byte aligned.

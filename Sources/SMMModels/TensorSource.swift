@@ -77,6 +77,29 @@ public protocol TensorSource: Sendable {
     /// back to the system. Views stay valid (a mapped file re-reads dropped pages on access); this
     /// only lowers resident memory. The default implementation does nothing.
     func release(_ name: String)
+    /// The f32 weight matrix `name` in place when it is stored in the f32 kernel's packed panels (an
+    /// f32 `.smm` file's linear weights), else nil. The default implementation returns nil.
+    func packedPanels(_ name: String) -> PackedPanelsView?
+}
+
+/// An f32 weight matrix stored in packed panels (`SMMPanelLayout`), in place.
+public struct PackedPanelsView: @unchecked Sendable {
+    /// The panels, 64-byte aligned.
+    public let panels: UnsafePointer<Float>
+    /// The tensor's shape as in the checkpoint ((out, in), or (in, out) for GPT-2's `Conv1D`).
+    public let shape: [Int]
+    /// The output axis (0 or 1).
+    public let axis: Int
+    /// Keeps the memory alive.
+    public let owner: any Sendable
+
+    /// Wraps stored panels.
+    public init(panels: UnsafePointer<Float>, shape: [Int], axis: Int, owner: any Sendable) {
+        self.panels = panels
+        self.shape = shape
+        self.axis = axis
+        self.owner = owner
+    }
 }
 
 extension TensorSource {
@@ -85,6 +108,8 @@ extension TensorSource {
     }
 
     public func release(_ name: String) {}
+
+    public func packedPanels(_ name: String) -> PackedPanelsView? { nil }
 }
 
 /// Owned, 64-byte-aligned, zero-initialised bytes (int8 weights and f16/bf16 tables made at load).
@@ -185,6 +210,10 @@ struct WeightLoader {
             let b = bias ? try tensor(name + ".bias", [out]) : nil
             return LinearWeight(quantized: q, bias: b?.pointer, layout: .outIn, owner: b?.owner)
         }
+        if let packed = try packedMatrix(name + ".weight", shape: [out, inFeatures], axis: 0,
+                                         bias: { bias ? try tensor(name + ".bias", [out]) : nil }) {
+            return LinearWeight(packed: packed, layout: .outIn)
+        }
         let w = try tensor(name + ".weight", [out, inFeatures])
         let b = bias ? try tensor(name + ".bias", [out]) : nil
         return LinearWeight(weight: w.pointer, bias: b?.pointer, outFeatures: out, inFeatures: inFeatures,
@@ -198,10 +227,35 @@ struct WeightLoader {
             let b = try tensor(name + ".bias", [out])
             return LinearWeight(quantized: q, bias: b.pointer, layout: .inOut, owner: b.owner)
         }
+        if let packed = try packedMatrix(name + ".weight", shape: [inFeatures, out], axis: 1,
+                                         bias: { try tensor(name + ".bias", [out]) }) {
+            return LinearWeight(packed: packed, layout: .inOut)
+        }
         let w = try tensor(name + ".weight", [inFeatures, out])
         let b = try tensor(name + ".bias", [out])
         return LinearWeight(weight: w.pointer, bias: b.pointer, outFeatures: out, inFeatures: inFeatures,
                             layout: .inOut, owner: [w.owner, b.owner] as [any Sendable])
+    }
+
+    /// The matrix `prefix + name` straight from the source's packed panels (no copy), when it
+    /// stores them and the f32 kernel runs here; nil otherwise (the caller then reads it as plain
+    /// f32). The stored shape and output axis must be `shape` and `axis`; `bias` is read after they
+    /// are checked (so that errors name the weight first, as for plain matrices).
+    func packedMatrix(_ name: String, shape: [Int], axis: Int, bias readBias: () throws -> FloatTensorView?) throws
+        -> PackedMatrix? {
+        guard PackedMatrix.isAvailable, let view = source.packedPanels(prefix + name) else { return nil }
+        guard view.shape == shape else {
+            throw ModelError.wrongShape(name: prefix + name, expected: shape, actual: view.shape)
+        }
+        guard view.axis == axis else {
+            throw ModelError.invalidInput("tensor '\(prefix + name)' is stored in panels along axis \(view.axis), "
+                + "but \(modelName) reads its outputs along axis \(axis)")
+        }
+        let bias = try readBias()
+        return withExtendedLifetime(bias?.owner) {
+            PackedMatrix(panels: view.panels, bias: bias?.pointer, outFeatures: shape[axis], inFeatures: shape[1 - axis],
+                         owner: view.owner)
+        }
     }
 
     /// The matrix `prefix + name` (`shape` in `layout` order) as packed int8, or nil when it has more
