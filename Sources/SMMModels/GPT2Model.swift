@@ -137,7 +137,8 @@ public final class GPT2Model: Sendable {
         // The head sits outside the `transformer.` prefix; tied checkpoints leave it out.
         let top = WeightLoader(source: source, prefix: "", modelName: "GPT-2", quantization: quantization, pool: pool)
         if top.has("lm_head.weight") {
-            lmHead = try top.linear("lm_head", out: s.vocabSize, in: c, bias: false)
+            // One row per decode step: the plain matrix-vector product is as fast as the packed kernel.
+            lmHead = try top.linear("lm_head", out: s.vocabSize, in: c, bias: false, pack: false)
         } else if quantization == .int8,
                   let q = WeightLoader.int8Matrix(from: wteStored, out: s.vocabSize, in: c, layout: .outIn, pool: pool) {
             // Tied and stored int8 per row: the head is those integers, packed; the lookup reads the

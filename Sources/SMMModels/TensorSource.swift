@@ -77,6 +77,10 @@ public protocol TensorSource: Sendable {
     /// back to the system. Views stay valid (a mapped file re-reads dropped pages on access); this
     /// only lowers resident memory. The default implementation does nothing.
     func release(_ name: String)
+    /// Like `release(_:)`, for the elements `elements` (row-major indices) of tensor `name` only, so
+    /// that a large tensor converted piece by piece can be given back piece by piece. The default
+    /// implementation does nothing.
+    func release(_ name: String, elements: Range<Int>)
     /// The f32 weight matrix `name` in place when it is stored in the f32 kernel's packed panels (an
     /// f32 `.smm` file's linear weights), else nil. The default implementation returns nil.
     func packedPanels(_ name: String) -> PackedPanelsView?
@@ -108,6 +112,8 @@ extension TensorSource {
     }
 
     public func release(_ name: String) {}
+
+    public func release(_ name: String, elements: Range<Int>) {}
 
     public func packedPanels(_ name: String) -> PackedPanelsView? { nil }
 }
@@ -202,39 +208,47 @@ struct WeightLoader {
     func has(_ name: String) -> Bool { source.tensorNames.contains(prefix + name) }
 
     /// A PyTorch `nn.Linear` (weight (out, in), bias (out)) called `name`; int8 when `quantization`
-    /// is `.int8` and `quantize` is true.
-    func linear(_ name: String, out: Int, in inFeatures: Int, bias: Bool = true, quantize: Bool = true) throws
-        -> LinearWeight {
+    /// is `.int8` and `quantize` is true, else f32 packed for the AVX-512 kernel when `pack` is true
+    /// and the kernel runs here (see `f32Linear`).
+    func linear(_ name: String, out: Int, in inFeatures: Int, bias: Bool = true, quantize: Bool = true,
+                pack: Bool = true) throws -> LinearWeight {
         if quantization == .int8, quantize,
            let q = try int8Matrix(name + ".weight", shape: [out, inFeatures], out: out, in: inFeatures, layout: .outIn) {
             let b = bias ? try tensor(name + ".bias", [out]) : nil
             return LinearWeight(quantized: q, bias: b?.pointer, layout: .outIn, owner: b?.owner)
         }
-        if let packed = try packedMatrix(name + ".weight", shape: [out, inFeatures], axis: 0,
-                                         bias: { bias ? try tensor(name + ".bias", [out]) : nil }) {
-            return LinearWeight(packed: packed, layout: .outIn)
-        }
-        let w = try tensor(name + ".weight", [out, inFeatures])
-        let b = bias ? try tensor(name + ".bias", [out]) : nil
-        return LinearWeight(weight: w.pointer, bias: b?.pointer, outFeatures: out, inFeatures: inFeatures,
-                            layout: .outIn, owner: [w.owner, b?.owner as (any Sendable)?] as [(any Sendable)?])
+        return try f32Linear(name, shape: [out, inFeatures], axis: 0, bias: bias, pack: pack)
     }
 
-    /// A GPT-2 `Conv1D` (weight (in, out), bias (out)) called `name`; int8 when `quantization` is `.int8`.
+    /// A GPT-2 `Conv1D` (weight (in, out), bias (out)) called `name`; int8 when `quantization` is
+    /// `.int8`, else f32 packed for the AVX-512 kernel where it runs.
     func conv1D(_ name: String, in inFeatures: Int, out: Int) throws -> LinearWeight {
         if quantization == .int8,
            let q = try int8Matrix(name + ".weight", shape: [inFeatures, out], out: out, in: inFeatures, layout: .inOut) {
             let b = try tensor(name + ".bias", [out])
             return LinearWeight(quantized: q, bias: b.pointer, layout: .inOut, owner: b.owner)
         }
-        if let packed = try packedMatrix(name + ".weight", shape: [inFeatures, out], axis: 1,
-                                         bias: { try tensor(name + ".bias", [out]) }) {
-            return LinearWeight(packed: packed, layout: .inOut)
+        return try f32Linear(name, shape: [inFeatures, out], axis: 1, bias: true, pack: true)
+    }
+
+    /// The f32 layer `name` (weight of `shape`, outputs along `axis`): from the source's packed
+    /// panels in place when it stores them; else the plain matrix, which with `pack` (and the
+    /// AVX-512 kernel available) is packed now, once, after which the source may drop its pages.
+    func f32Linear(_ name: String, shape: [Int], axis: Int, bias: Bool, pack: Bool) throws -> LinearWeight {
+        let layout: LinearWeight.Layout = axis == 0 ? .outIn : .inOut
+        let out = shape[axis], inFeatures = shape[1 - axis]
+        if pack, let packed = try packedMatrix(name + ".weight", shape: shape, axis: axis,
+                                               bias: { bias ? try tensor(name + ".bias", [out]) : nil }) {
+            return LinearWeight(packed: packed, layout: layout)
         }
-        let w = try tensor(name + ".weight", [inFeatures, out])
-        let b = try tensor(name + ".bias", [out])
-        return LinearWeight(weight: w.pointer, bias: b.pointer, outFeatures: out, inFeatures: inFeatures,
-                            layout: .inOut, owner: [w.owner, b.owner] as [any Sendable])
+        let w = try tensor(name + ".weight", shape)
+        let b = bias ? try tensor(name + ".bias", [out]) : nil
+        let plain = LinearWeight(weight: w.pointer, bias: b?.pointer, outFeatures: out, inFeatures: inFeatures,
+                                 layout: layout, owner: [w.owner, b?.owner as (any Sendable)?] as [(any Sendable)?])
+        guard pack, PackedMatrix.isAvailable else { return plain }
+        let packed = plain.packedF32(pool: pool)
+        source.release(prefix + name + ".weight")
+        return packed
     }
 
     /// The matrix `prefix + name` straight from the source's packed panels (no copy), when it
