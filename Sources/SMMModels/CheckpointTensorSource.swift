@@ -33,9 +33,18 @@ public struct CheckpointTensorSource: TensorSource {
     /// model holds its own copy (quantized at load). Views stay valid: the pages are read again
     /// from the file if touched.
     public func release(_ name: String) {
+        release(name, elements: 0..<Int.max)
+    }
+
+    /// Drops the pages of elements `elements` of tensor `name` (clamped to the tensor).
+    public func release(_ name: String, elements: Range<Int>) {
         guard checkpoint.has(name), let view = try? checkpoint.tensor(name), view.byteCount > 0,
               let start = view.bytes.baseAddress else { return }
+        let size = view.dtype.byteSize
+        let lower = min(max(0, elements.lowerBound), view.elementCount)
+        let upper = min(max(lower, elements.upperBound), view.elementCount)
+        guard upper > lower else { return }
         let offset = start - view.owner.baseAddress
-        view.owner.advise(.dontNeed, range: offset..<(offset + view.byteCount))
+        view.owner.advise(.dontNeed, range: (offset + lower * size)..<(offset + upper * size))
     }
 }

@@ -76,6 +76,16 @@ public struct SMMFileTensorSource: TensorSource {
         file.mapping.advise(.dontNeed, range: entry.dataOffset..<(entry.dataOffset + entry.byteLength))
     }
 
+    /// Drops the pages of elements `elements` of tensor `name` (clamped to the tensor).
+    public func release(_ name: String, elements: Range<Int>) {
+        guard let entry = file.entry(name), entry.byteLength > 0, entry.elementCount > 0 else { return }
+        let size = entry.byteLength / entry.elementCount
+        let lower = min(max(0, elements.lowerBound), entry.elementCount)
+        let upper = min(max(lower, elements.upperBound), entry.elementCount)
+        guard upper > lower else { return }
+        file.mapping.advise(.dontNeed, range: (entry.dataOffset + lower * size)..<(entry.dataOffset + upper * size))
+    }
+
     public func packedPanels(_ name: String) -> PackedPanelsView? {
         #if _endian(little)
         guard let entry = file.entry(name), case let .packedPanels(axis) = entry.quantization else { return nil }
@@ -155,27 +165,55 @@ public struct QuantizingTensorSource: TensorSource {
     public func storedTensor(_ name: String) throws -> StoredTensorView? {
         guard let view = try base.floatTensor(name) else { return nil }
         let plan = ModelConverter.storagePlan(name: name, shape: view.shape, dtype: dtype, modelType: modelType)
-        let count = view.count
+        let count = view.count, shape = view.shape
+        // Tensors whose channels are their rows (embedding tables, nn.Linear weights) and f16/bf16
+        // conversions are done in slices of about 1 MiB of f32, each given back to the base once
+        // done, so that a large table (GPT-2's 154 MB wte) is never resident as a whole. Every
+        // slice gives exactly what the whole tensor at once would (scales are per row).
+        let width = shape.count >= 2 ? shape[1...].reduce(1, *) : max(count, 1)
+        let sliceRows = max(1, (1 << 18) / max(width, 1))
         let stored: StoredTensorView
         switch plan.dtype {
         case .i8:
             let values = ByteBuffer(count: count)
             let q = values.pointer.bindMemory(to: Int8.self, capacity: count)
-            let scales = SMMQuantizer.int8Scales(view.pointer, shape: view.shape, axis: plan.axis)
-            SMMQuantizer.quantizeInt8(view.pointer, shape: view.shape, axis: plan.axis, scales: scales, into: q)
-            let scaleBuffer = FloatBuffer(scales)
+            let scaleBuffer: FloatBuffer
+            if plan.axis == 0, shape.count >= 2 {
+                scaleBuffer = FloatBuffer(count: shape[0])
+                var r0 = 0
+                while r0 < shape[0] {
+                    let rows = min(sliceRows, shape[0] - r0), elements = (r0 * width)..<((r0 + rows) * width)
+                    let slice = [rows] + shape[1...]
+                    let scales = SMMQuantizer.int8Scales(view.pointer + elements.lowerBound, shape: slice, axis: 0)
+                    SMMQuantizer.quantizeInt8(view.pointer + elements.lowerBound, shape: slice, axis: 0, scales: scales,
+                                              into: q + elements.lowerBound)
+                    (scaleBuffer.pointer + r0).update(from: scales, count: rows)
+                    base.release(name, elements: elements)
+                    r0 += rows
+                }
+            } else {
+                let scales = SMMQuantizer.int8Scales(view.pointer, shape: shape, axis: plan.axis)
+                SMMQuantizer.quantizeInt8(view.pointer, shape: shape, axis: plan.axis, scales: scales, into: q)
+                scaleBuffer = FloatBuffer(scales)
+            }
             stored = StoredTensorView(elements: .int8(values: q, scales: scaleBuffer.pointer, axis: plan.axis),
-                                      shape: view.shape, owner: [values, scaleBuffer] as [any Sendable])
+                                      shape: shape, owner: [values, scaleBuffer] as [any Sendable])
         case .f16, .bf16:
             let bits = ByteBuffer(count: 2 * count)
             let out = bits.pointer.bindMemory(to: UInt16.self, capacity: count)
-            if plan.dtype == .f16 {
-                for i in 0..<count { out[i] = f32ToF16Bits(view.pointer[i]) }
-                stored = StoredTensorView(elements: .f16(out), shape: view.shape, owner: bits)
-            } else {
-                for i in 0..<count { out[i] = f32ToBF16Bits(view.pointer[i]) }
-                stored = StoredTensorView(elements: .bf16(out), shape: view.shape, owner: bits)
+            let half = plan.dtype == .f16
+            var e0 = 0
+            while e0 < count {
+                let elements = e0..<min(count, e0 + sliceRows * width)
+                if half {
+                    for i in elements { out[i] = f32ToF16Bits(view.pointer[i]) }
+                } else {
+                    for i in elements { out[i] = f32ToBF16Bits(view.pointer[i]) }
+                }
+                base.release(name, elements: elements)
+                e0 = elements.upperBound
             }
+            stored = StoredTensorView(elements: half ? .f16(out) : .bf16(out), shape: shape, owner: bits)
         default:
             return try base.storedTensor(name)
         }
@@ -185,6 +223,8 @@ public struct QuantizingTensorSource: TensorSource {
     }
 
     public func release(_ name: String) { base.release(name) }
+
+    public func release(_ name: String, elements: Range<Int>) { base.release(name, elements: elements) }
 }
 
 extension ModelLoader {
