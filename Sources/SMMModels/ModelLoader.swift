@@ -29,9 +29,9 @@ public enum ModelLoader {
     public static func load(directory: URL, dtype: SMMStorageDType? = nil, pool: WorkerPool = .shared) throws
         -> LoadedModel {
         let loaded = try loadUnquantized(directory: directory, dtype: dtype, pool: pool)
-        // int8 runs on the int8 kernels: the weights were rounded exactly as an int8 .smm file stores
-        // them; the linear layers are now re-quantized (to the same integers) and packed. f32 layers
-        // (all of them, or an int8 model's heads) are packed for the f32 kernel.
+        // int8 runs on the int8 kernels: `loadUnquantized` has already built the blocks' layers as
+        // int8, from the integers an int8 .smm file would store (`quantized` leaves int8 layers as
+        // they are). f32 layers (all of them, or an int8 model's heads) are packed for the f32 kernel.
         return (dtype == .int8 ? loaded.quantized(.int8) : loaded).packedF32()
     }
 
