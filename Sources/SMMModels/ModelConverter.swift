@@ -11,8 +11,9 @@ import SMMTokenizers
 /// Converts model directories to `.smm` files and compares the two.
 public enum ModelConverter {
     /// The converter's version, recorded in every file's provenance.
-    public static let version = "1.0.0"
-    /// `smm-convert 1.0.0`.
+    /// 1.1.0: f32 linear weights in packed panels (format 1.1); encoder heads f32 in every dtype.
+    public static let version = "1.1.0"
+    /// `smm-convert 1.1.0`.
     public static var converterName: String { "smm-convert \(version)" }
     /// Matrices smaller than this stay f32 whatever the dtype (classifier heads, tiny embeddings):
     /// they weigh nothing and are where precision matters most.
@@ -36,15 +37,17 @@ public enum ModelConverter {
     /// output channel: axis 1 for GPT-2's `Conv1D` weights (in, out), axis 0 otherwise
     /// (`nn.Linear` (out, in), embedding rows, the LM head).
     ///
-    /// Weight matrices of linear layers that stay f32 (all of them in an f32 file) are stored in
-    /// packed panels when their output count is a multiple of 48 (every BERT, DistilBERT and GPT-2
+    /// In an f32 file, the weight matrices of linear layers are stored in packed panels when their
+    /// output count is a multiple of 48 (every BERT, DistilBERT and GPT-2
     /// block matrix; not the embedding tables, GPT-2's LM head, or a 2-label classifier).
     public static func storagePlan(name: String, shape: [Int], dtype: SMMStorageDType, modelType: String) -> Plan {
         let count = shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
         let axis = modelType == "gpt2" && isConv1D(name) ? 1 : 0
         guard dtype != .f32, shape.count >= 2, count >= minReducedElements,
               !keepsF32(name, dtype: dtype) else {
-            let packed = shape.count == 2 && name.hasSuffix(".weight") && !isTableOrLMHead(name)
+            // Panels only in f32 files, so that f16, bf16 and int8 files stay readable by 1.0 readers
+            // (their f32 heads are small and packed at load).
+            let packed = dtype == .f32 && shape.count == 2 && name.hasSuffix(".weight") && !isTableOrLMHead(name)
                 && SMMPanelLayout.accepts(shape: shape, axis: axis)
             return Plan(dtype: .f32, axis: packed ? axis : 0, packedPanels: packed)
         }

@@ -32,26 +32,7 @@ extension EncoderModel {
     /// - Returns: a new model; this one is unchanged and shares its f32 tensors with it.
     public func quantized(_ mode: WeightQuantization = .int8, heads: Bool = false) -> EncoderModel {
         let pool = self.pool
-        let layers = encoder.layers.map { l in
-            EncoderLayerWeights(query: l.query.quantized(mode, pool: pool), key: l.key.quantized(mode, pool: pool),
-                                value: l.value.quantized(mode, pool: pool),
-                                attentionOutput: l.attentionOutput.quantized(mode, pool: pool),
-                                attentionNorm: l.attentionNorm,
-                                intermediate: l.intermediate.quantized(mode, pool: pool),
-                                output: l.output.quantized(mode, pool: pool), outputNorm: l.outputNorm)
-        }
-        let e = encoder
-        let newEncoder = TransformerEncoder(shape: e.shape, wordEmbeddings: e.wordEmbeddings,
-                                            positionEmbeddings: e.positionEmbeddings,
-                                            tokenTypeEmbeddings: e.tokenTypeEmbeddings, embeddingNorm: e.embeddingNorm,
-                                            layers: layers,
-                                            pooler: heads ? e.pooler?.quantized(mode, pool: pool) : e.pooler)
-        var head = classifier
-        if heads, let c = classifier {
-            head = ClassifierHead(preClassifier: c.preClassifier?.quantized(mode, pool: pool),
-                                  classifier: c.classifier.quantized(mode, pool: pool), usesPooler: c.usesPooler)
-        }
-        return EncoderModel(architecture: architecture, encoder: newEncoder, classifier: head, labels: labels, pool: pool)
+        return mapLinears { w, role in role == .block || heads ? w.quantized(mode, pool: pool) : w }
     }
 
     /// `.int8` when the encoder blocks' linear layers are int8, nil when they are f32.
@@ -68,16 +49,7 @@ extension GPT2Model {
     /// - Returns: a new model; this one is unchanged and shares its f32 tensors with it.
     public func quantized(_ mode: WeightQuantization = .int8, lmHead: Bool = true) -> GPT2Model {
         let pool = self.pool
-        let newBlocks = blocks.map { b in
-            GPT2Block(ln1: b.ln1,
-                      attn: GPT2Attention(cAttn: b.attn.cAttn.quantized(mode, pool: pool),
-                                          cProj: b.attn.cProj.quantized(mode, pool: pool)),
-                      ln2: b.ln2,
-                      mlp: GPT2MLP(cFc: b.mlp.cFc.quantized(mode, pool: pool),
-                                   cProj: b.mlp.cProj.quantized(mode, pool: pool)))
-        }
-        return GPT2Model(shape: shape, wte: wte, wpe: wpe, blocks: newBlocks, lnF: lnF,
-                         lmHead: lmHead ? self.lmHead.quantized(mode, pool: pool) : self.lmHead, pool: pool)
+        return mapLinears { w, role in role == .block || lmHead ? w.quantized(mode, pool: pool) : w }
     }
 
     /// `.int8` when the blocks' linear layers are int8, nil when they are f32.

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import SMMFormat
 @testable import SMMModels
+import SMMKernels
 
 /// Models converted to `.smm` files (smm-convert's library side) against the same models loaded
 /// from their Hugging Face directories: f32 files must give identical results; f16, bf16 and int8
@@ -335,6 +336,35 @@ final class ConvertedModelTests: XCTestCase {
         XCTAssertTrue(UnsafeRawPointer(view.pointer) >= base && UnsafeRawPointer(view.pointer) < base + file.mapping.count,
                       "f32 weights should point into the mapping")
         XCTAssertEqual(Int(bitPattern: view.pointer) % 64, 0)
+    }
+
+    /// f32 files store linear weights with a multiple of 48 outputs in the f32 kernel's packed
+    /// panels (format 1.1), which the model then uses in place; reduced files hold none (1.0 files).
+    func testF32FilesStoreLinearWeightsInPackedPanels() throws {
+        let dir = try scratch()
+        let url = try convert("tiny-gpt2", .f32, into: dir)
+        let file = try SMMFile(path: url.path)
+        XCTAssertEqual(file.header.minorVersion, 1)
+        let cAttn = try XCTUnwrap(file.tensors.first { $0.name.hasSuffix("h.0.attn.c_attn.weight") })
+        XCTAssertEqual(cAttn.quantization, .packedPanels(axis: 1), "Conv1D (in, out) with 3 x 64 = 192 outputs")
+        let cFc = try XCTUnwrap(file.tensors.first { $0.name.hasSuffix("h.0.mlp.c_fc.weight") })
+        XCTAssertEqual(cFc.quantization, cFc.shape[1] % 48 == 0 ? .packedPanels(axis: 1) : SMMQuantization.none)
+        XCTAssertEqual(file.tensors.first { $0.name.hasSuffix("wte.weight") }?.quantization, SMMQuantization.none)
+        // Read back as plain f32, the panels are the checkpoint's tensor.
+        let checkpoint = try Checkpoint.open(directory: Fixtures.url("models/tiny-gpt2"))
+        XCTAssertEqual(try file.floats(cAttn.name), try checkpoint.tensor(cAttn.name).floats())
+        if PackedMatrix.isAvailable {
+            let model = try generator(ModelLoader.load(file: file)).model
+            let packed = try XCTUnwrap(model.blocks[0].attn.cAttn.packed)
+            let base = file.mapping.baseAddress
+            XCTAssertTrue(UnsafeRawPointer(packed.packed) >= base && UnsafeRawPointer(packed.packed) < base + file.mapping.count,
+                          "packed panels should be used in place in the mapping")
+        }
+        for dtype in [SMMStorageDType.f16, .bf16, .int8] {
+            let reduced = try SMMFile(path: try convert("tiny-bert", dtype, into: dir).path)
+            XCTAssertEqual(reduced.header.minorVersion, 0, "\(dtype) files stay readable by 1.0 readers")
+            XCTAssertFalse(reduced.tensors.contains { if case .packedPanels = $0.quantization { return true }; return false })
+        }
     }
 
     func testShardedCheckpointConverts() throws {
