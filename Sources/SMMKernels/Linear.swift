@@ -220,13 +220,16 @@ public enum Linear {
         }
     }
 
-    /// Rows per block of the packed path: all of them while their activations fit in half of this
-    /// CPU's 2 MB L2 (BERT-base at sequence 128 runs unblocked), else about 512 KB of activations, a
-    /// multiple of the kernel's 8-row register block (batch 8 x 128 of BERT-base: about 8% faster
-    /// than unblocked; 32 to 128 rows measured alike).
+    /// Rows per block of the packed path: all of them while their activations fit in 1.5 MB of this
+    /// CPU's 2 MB L2 beside the panel being read (BERT-base at sequence 128 runs unblocked, FFN
+    /// output included), else even blocks of at most about 512 KB of activations, a multiple of the
+    /// kernel's 8-row register block (batch 8 x 128 of BERT-base: about 8% faster than unblocked;
+    /// 32 to 128 rows measured alike).
     static func rowBlock(rows: Int, inFeatures k: Int) -> Int {
-        if rows * k * 4 <= 1 << 20 { return max(1, rows) }
-        return min(rows, max(8, (512 * 1024 / 4 / max(1, k)) / 8 * 8))
+        let bytes = rows * k * 4
+        if bytes <= 3 << 19 { return max(1, rows) }
+        let blocks = (bytes + (1 << 19) - 1) >> 19
+        return min(rows, ((rows + blocks - 1) / blocks + 7) / 8 * 8)
     }
 
     /// Computes output columns `columns` of all rows on the calling thread.

@@ -123,10 +123,11 @@ final class PackedF32Tests: XCTestCase {
         try kernelOrSkip()
         var rng = SeededRandom(seed: 7)
         let pool = WorkerPool(threadCount: 2)
-        // (96, 1024, 300): 1.2 MB of activations, so rows run in blocks of 128 (128, 128, 44).
-        XCTAssertEqual(Linear.rowBlock(rows: 300, inFeatures: 1024), 128)
-        XCTAssertEqual(Linear.rowBlock(rows: 128, inFeatures: 768), 128)
-        for (n, k, rows) in [(768, 768, 128), (3072, 768, 9), (100, 77, 1), (2304, 768, 1), (49, 130, 33), (96, 1024, 300)] {
+        // (96, 1024, 500): 2 MB of activations, so rows run in 4 blocks of 128 (128, 128, 128, 116).
+        XCTAssertEqual(Linear.rowBlock(rows: 500, inFeatures: 1024), 128)
+        XCTAssertEqual(Linear.rowBlock(rows: 128, inFeatures: 3072), 128)
+        XCTAssertEqual(Linear.rowBlock(rows: 4096, inFeatures: 768), 176)   // 12 MB: 24 blocks
+        for (n, k, rows) in [(768, 768, 128), (3072, 768, 9), (100, 77, 1), (2304, 768, 1), (49, 130, 33), (96, 1024, 500)] {
             for layout in [LinearWeight.Layout.outIn, .inOut] {
                 for activation in [nil, Activations.Kind.gelu] {
                     let w = rng.floats(n * k, -0.1...0.1), b = rng.floats(n, -1...1), x = rng.floats(rows * k, -1...1)
