@@ -8,12 +8,14 @@
 //   ((n / 48) * K + k) * 48 + n % 48
 // i.e. panels of 48 outputs, each K rows of 48 floats. The element count and byte length are the
 // plain tensor's; only the order differs.
-import SMMKernels
+//
+// This file needs nothing outside SMMFormat (the fuzz build compiles SMMFormat alone), so the panel
+// width is restated here; a test holds it equal to the kernel's `PackedMatrix.panelColumns`.
 
 /// The packed-panel order of f32 weight matrices in `.smm` files.
 public enum SMMPanelLayout {
-    /// Outputs per panel (the kernel's panel width).
-    public static let columns = PackedMatrix.panelColumns
+    /// Outputs per panel: the f32 kernel's panel width (`SMM_F32_PANEL_COLUMNS`).
+    public static let columns = 48
 
     /// True when a tensor of `shape` can be stored in panels along `axis`: rank 2, axis 0 or 1, and a
     /// positive multiple of `columns` outputs.

@@ -341,6 +341,7 @@ final class ConvertedModelTests: XCTestCase {
     /// f32 files store linear weights with a multiple of 48 outputs in the f32 kernel's packed
     /// panels (format 1.1), which the model then uses in place; reduced files hold none (1.0 files).
     func testF32FilesStoreLinearWeightsInPackedPanels() throws {
+        XCTAssertEqual(SMMPanelLayout.columns, PackedMatrix.panelColumns, "the file's panels are the kernel's")
         let dir = try scratch()
         let url = try convert("tiny-gpt2", .f32, into: dir)
         let file = try SMMFile(path: url.path)

@@ -93,6 +93,7 @@ func fuzzSeeds() throws -> [(String, [UInt8])] {
     w.add(name: "ids", dtype: .i64, shape: [2]) { _ in }
     w.add(name: "e", shape: [0, 5], floats: [])
     w.add(name: "s", shape: [], floats: [42])
+    w.addPackedPanels(name: "p", shape: [48, 2], axis: 0, floats: (0..<96).map { Float($0) * 0.5 })
     var seeds = [("bert.smm", try w.serialized())]
     w.checksumKind = .sha256
     seeds.append(("bert-sha256.smm", try w.serialized()))
