@@ -114,8 +114,13 @@ struct InspectCommand: ParsableCommand {
             if name.count > width { name = "…" + name.suffix(width - 1) }
             let shape = "[" + e.shape.map(String.init).joined(separator: ", ") + "]"
             var quant = ""
-            if case let .int8PerChannel(axis, scale) = e.quantization {
+            switch e.quantization {
+            case let .int8PerChannel(axis, scale):
                 quant = "int8/channel axis \(axis), scales '\(smm.tensors[scale].name)'"
+            case let .packedPanels(axis):
+                quant = "packed panels of \(SMMPanelLayout.columns), outputs on axis \(axis)"
+            case .none:
+                break
             }
             print("  " + name.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
                   + e.dtype.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0) + "  "
@@ -186,9 +191,15 @@ struct InspectCommand: ParsableCommand {
                 var fields: [(String, JSONValue)] = [("name", .string(e.name)), ("dtype", .string(e.dtype.rawValue)),
                                                      ("shape", .ints(e.shape)), ("offset", .int(e.dataOffset)),
                                                      ("bytes", .int(e.byteLength))]
-                if case let .int8PerChannel(axis, scale) = e.quantization {
+                switch e.quantization {
+                case let .int8PerChannel(axis, scale):
                     fields.append(("quantization", .object([("scheme", .string("int8_per_channel")), ("axis", .int(axis)),
                                                             ("scales", .string(smm.tensors[scale].name))])))
+                case let .packedPanels(axis):
+                    fields.append(("quantization", .object([("scheme", .string("packed_panels")), ("axis", .int(axis)),
+                                                            ("columns", .int(SMMPanelLayout.columns))])))
+                case .none:
+                    break
                 }
                 return .object(fields)
             })),

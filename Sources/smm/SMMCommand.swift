@@ -89,7 +89,8 @@ func warn(_ message: String) {
 
 /// `smm info`: the engine's build and the BLAS core it runs.
 struct InfoCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "info", abstract: "Show the BLAS backend and CPU features in use.")
+    static let configuration = CommandConfiguration(commandName: "info",
+                                                    abstract: "Show the BLAS backend, matrix kernels and CPU features in use.")
 
     @Flag(help: "Print one JSON object.")
     var json = false
@@ -97,14 +98,18 @@ struct InfoCommand: ParsableCommand {
     func run() {
         let cpu = CPUFeatures.current
         let threads = WorkerPool.defaultThreadCount
+        let f32Kernel = PackedMatrix.isAvailable ? "avx512-packed" : "blas"
         if json {
             printLine(.object([("blas", .string(BLAS.backendDescription)),
                                ("openblas_core", BLAS.openBLASCoreName.map(JSONValue.string) ?? .null),
+                               ("f32_kernel", .string(f32Kernel)), ("int8_kernel", .string(QuantizedLinear.kernel.rawValue)),
                                ("cpu", .string(cpu.modelName)), ("threads", .int(threads)),
                                ("avx2", .bool(cpu.hasAVX2)), ("avx512", .bool(cpu.hasAVX512)),
                                ("vnni", .bool(cpu.hasVNNI)), ("amx", .bool(cpu.hasAMX))]))
         } else {
             print("BLAS:    \(BLAS.backendDescription)")
+            print("Kernels: f32 \(f32Kernel == "blas" ? "OpenBLAS sgemm" : "AVX-512 on packed panels (SMM_F32_KERNEL=blas for OpenBLAS)"), "
+                  + "int8 \(QuantizedLinear.kernel.rawValue)")
             print("CPU:     \(cpu.modelName)")
             print("Threads: \(threads)")
             print("Features: avx2=\(cpu.hasAVX2) avx512=\(cpu.hasAVX512) vnni=\(cpu.hasVNNI) bf16=\(cpu.hasBF16) amx=\(cpu.hasAMX)")
