@@ -11,9 +11,19 @@ public enum Softmax {
             for i in 0..<count { x[i] = 0 }
             return
         }
-        var maxValue = x[0]
-        for i in 1..<n where x[i] > maxValue { maxValue = x[i] }
         let raw = UnsafeMutableRawPointer(x)
+        // max over 8 lanes with a compare-and-blend (`pointwiseMax` would compile to a scalar loop);
+        // a NaN never wins a comparison, as in the scalar loop.
+        var lanes = Float8(repeating: -.infinity)
+        var m = 0
+        while m + 8 <= n {
+            let v = raw.loadUnaligned(fromByteOffset: m * 4, as: Float8.self)
+            lanes.replace(with: v, where: v .> lanes)
+            m += 8
+        }
+        var maxValue = x[0]
+        for lane in 0..<8 where lanes[lane] > maxValue { maxValue = lanes[lane] }
+        while m < n { if x[m] > maxValue { maxValue = x[m] }; m += 1 }
         var acc = Float8()
         var i = 0
         while i + 8 <= n {
