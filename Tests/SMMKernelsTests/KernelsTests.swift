@@ -103,6 +103,30 @@ final class KernelsTests: XCTestCase {
         }
     }
 
+    /// Softmax rows against a Double reference: lengths around the 8-lane blocks, the maximum in
+    /// the lanes and in the tail, masked tails (`validCount`), large offsets and -inf entries.
+    func testSoftmaxRowMatchesDoubleReference() {
+        var rng = SeededRandom(seed: 4)
+        for count in [1, 2, 7, 8, 9, 15, 16, 17, 33, 128] {
+            for valid in Set([count, max(1, count / 2), 1]) {
+                for shift: Float in [0, 80, -80] {
+                    var x = rng.floats(count, -6...6).map { $0 + shift }
+                    if count > 3 { x[count - 1] += 9 }            // the maximum in the scalar tail
+                    if count > 10 { x[3] = -.infinity }            // exp(-inf) = 0
+                    let input = x
+                    x.withUnsafeMutableBufferPointer { Softmax.row($0.baseAddress!, count: count, validCount: valid) }
+                    let m = input[0..<valid].map(Double.init).max()!
+                    let e = input[0..<valid].map { exp(Double($0) - m) }
+                    let sum = e.reduce(0, +)
+                    for i in 0..<count {
+                        let want = i < valid ? e[i] / sum : 0
+                        XCTAssertEqual(Double(x[i]), want, accuracy: 2e-6, "count \(count) valid \(valid) shift \(shift) [\(i)]")
+                    }
+                }
+            }
+        }
+    }
+
     func testLayerNormWithResidual() {
         var rng = SeededRandom(seed: 3)
         let rows = 3, cols = 37
