@@ -28,11 +28,10 @@ public enum ModelLoader {
     /// would store them.
     public static func load(directory: URL, dtype: SMMStorageDType? = nil, pool: WorkerPool = .shared) throws
         -> LoadedModel {
-        let loaded = try loadUnquantized(directory: directory, dtype: dtype, pool: pool)
-        // int8 runs on the int8 kernels: `loadUnquantized` has already built the blocks' layers as
-        // int8, from the integers an int8 .smm file would store (`quantized` leaves int8 layers as
-        // they are). f32 layers (all of them, or an int8 model's heads) are packed for the f32 kernel.
-        return (dtype == .int8 ? loaded.quantized(.int8) : loaded).packedF32()
+        // The layers come out of `loadUnquantized` as they will run: int8 (with `.int8`) from the
+        // integers an int8 .smm file would store, f32 ones (all of them, or an int8 model's heads)
+        // packed for the f32 kernel as each was read (`WeightLoader`).
+        try loadUnquantized(directory: directory, dtype: dtype, pool: pool)
     }
 
     /// The model in `directory` with its weights rounded to `dtype`; for `.int8` the linear layers

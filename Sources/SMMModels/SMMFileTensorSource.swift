@@ -233,11 +233,9 @@ extension ModelLoader {
     /// - Throws: `ModelError` (missing or misshapen tensor, a tokenizer the engine cannot rebuild),
     ///   `TokenizerError`, `FormatError`.
     public static func load(file: SMMFile, dtype: SMMStorageDType? = nil, pool: WorkerPool = .shared) throws -> LoadedModel {
-        let loaded = try loadUnquantized(file: file, dtype: dtype, pool: pool)
-        // An int8 file (or int8 asked at load) runs on the int8 kernels; `loadUnquantized` has built
-        // those layers already (`quantized` leaves int8 layers as they are).
-        let runInt8 = dtype == .int8 || (dtype == nil && file.metadata.dtype == .int8)
-        return (runInt8 ? loaded.quantized(.int8) : loaded).packedF32()
+        // An int8 file (or int8 asked at load) runs on the int8 kernels; `loadUnquantized` builds
+        // those layers as int8, and every f32 layer packed for the f32 kernel (`WeightLoader`).
+        try loadUnquantized(file: file, dtype: dtype, pool: pool)
     }
 
     /// The model in `file`, rounded to `dtype` when given. An int8 file (or int8 asked at load) has

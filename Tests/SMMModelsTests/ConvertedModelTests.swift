@@ -9,18 +9,11 @@ import SMMKernels
 /// files must stay close (the figures are printed, for Docs/BENCHMARKS.md).
 final class ConvertedModelTests: XCTestCase {
     private func scratch(_ function: String = #function) throws -> URL {
-        let url = FileManager.default.temporaryDirectory
-            .appendingPathComponent("smm-converted-\(function.filter(\.isLetter))-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-        return url
+        try Fixtures.scratchDirectory(self, prefix: "converted", function: function)
     }
 
     private func convert(_ model: String, _ dtype: SMMStorageDType, into dir: URL) throws -> URL {
-        let out = dir.appendingPathComponent("\(model)-\(dtype.rawValue).smm")
-        try ModelConverter.convert(directory: Fixtures.url("models/\(model)"), to: out,
-                                   options: ModelConverter.Options(dtype: dtype))
-        return out
+        try Fixtures.convert(model, dtype, into: dir)
     }
 
     private func encoder(_ loaded: LoadedModel) throws -> TextEncoder {

@@ -1,5 +1,7 @@
 import Foundation
 import XCTest
+import SMMFormat
+import SMMModels
 
 /// Paths of the committed fixtures and the (git-ignored) real models.
 enum Fixtures {
@@ -41,4 +43,23 @@ func cosine(_ a: [Float], _ b: [Float]) -> Double {
     var dot = 0.0, na = 0.0, nb = 0.0
     for (x, y) in zip(a, b) { dot += Double(x) * Double(y); na += Double(x) * Double(x); nb += Double(y) * Double(y) }
     return dot / (na.squareRoot() * nb.squareRoot())
+}
+
+extension Fixtures {
+    /// A fresh temporary directory for `test`, removed when the test ends.
+    static func scratchDirectory(_ test: XCTestCase, prefix: String, function: String = #function) throws -> URL {
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("smm-\(prefix)-\(function.filter(\.isLetter))-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        test.addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+        return url
+    }
+
+    /// Fixture model `model` converted to a `dtype` `.smm` file in `dir`.
+    static func convert(_ model: String, _ dtype: SMMStorageDType, into dir: URL, hashSources: Bool = true) throws -> URL {
+        let out = dir.appendingPathComponent("\(model)-\(dtype.rawValue).smm")
+        try ModelConverter.convert(directory: url("models/\(model)"), to: out,
+                                   options: ModelConverter.Options(dtype: dtype, hashSources: hashSources))
+        return out
+    }
 }

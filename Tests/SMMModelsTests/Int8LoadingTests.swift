@@ -10,18 +10,11 @@ import SMMKernels
 /// quantize the linear layers again.
 final class Int8LoadingTests: XCTestCase {
     private func scratch(_ function: String = #function) throws -> URL {
-        let url = FileManager.default.temporaryDirectory
-            .appendingPathComponent("smm-int8load-\(function.filter(\.isLetter))-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-        return url
+        try Fixtures.scratchDirectory(self, prefix: "int8load", function: function)
     }
 
     private func convert(_ model: String, _ dtype: SMMStorageDType, into dir: URL) throws -> SMMFile {
-        let out = dir.appendingPathComponent("\(model)-\(dtype.rawValue).smm")
-        try ModelConverter.convert(directory: Fixtures.url("models/\(model)"), to: out,
-                                   options: ModelConverter.Options(dtype: dtype, hashSources: false))
-        return try SMMFile(path: out.path)
+        try SMMFile(path: Fixtures.convert(model, dtype, into: dir, hashSources: false).path)
     }
 
     /// The same int8 matrix: equal integers, and scales equal to within one unit in the last place
