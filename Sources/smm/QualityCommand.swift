@@ -1,0 +1,78 @@
+// `smm quality`: what f16, bf16 and int8 lose against f32 on a model and texts of your own.
+import ArgumentParser
+import Foundation
+import SMMFormat
+import SMMModels
+
+struct QualityCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quality",
+        abstract: "Compare a model's f16, bf16 and int8 outputs with its f32 outputs on the same texts.",
+        discussion: """
+        The reference is MODEL in f32 (a Hugging Face folder or an f32 .smm file). Each candidate is \
+        the same model quantized at load (--dtypes), or another file (--candidate, e.g. the output of \
+        smm-convert --dtype int8). Compared: classification logits, else sentence embeddings, else \
+        (GPT-2) next-token logits at every position.
+        """)
+
+    @Option(name: [.short, .customLong("model")],
+            help: "The f32 reference: a Hugging Face model directory or an f32 .smm file.")
+    var model: String
+
+    @Option(help: "Comma-separated dtypes to quantize MODEL to at load and compare (default: f16,bf16,int8).")
+    var dtypes: String = "f16,bf16,int8"
+
+    @Option(help: "Compare this model (a directory or .smm file, e.g. a converted int8 file) instead of --dtypes.")
+    var candidate: String?
+
+    @Option(help: "Threads to run on (default: the physical cores this process may use).")
+    var threads: Int?
+
+    @OptionGroup var input: TextInputOptions
+
+    func run() async throws {
+        if let threads {
+            guard threads > 0, threads <= 256 else { throw CLIError("--threads must be between 1 and 256") }
+            setenv("SMM_THREADS", String(threads), 1)
+        }
+        let texts = try input.read()
+        if let file = try? SMMFile(path: model), file.metadata.dtype != .f32 {
+            throw CLIError("\(model) stores \(file.metadata.dtype.rawValue) weights; the reference must be f32 "
+                           + "(a Hugging Face folder or a file made with smm-convert --dtype f32)")
+        }
+        let reference = try ModelLoader.load(path: model)
+        var candidates: [(String, () throws -> LoadedModel)] = []
+        if let candidate {
+            candidates.append((URL(fileURLWithPath: candidate).lastPathComponent, { try ModelLoader.load(path: candidate) }))
+        } else {
+            for name in dtypes.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+                guard let dtype = SMMStorageDType(rawValue: name), dtype != .f32 else {
+                    throw CLIError("--dtypes: '\(name)' is not one of f16, bf16, int8")
+                }
+                candidates.append((name, { try ModelLoader.load(path: model, dtype: dtype) }))
+            }
+        }
+        if !input.json {
+            print("reference: \(model) (f32), \(texts.count) texts")
+            print("candidate         output             vectors  same argmax    worst cos   mean 1-cos   max |diff|")
+        }
+        for (name, load) in candidates {
+            let q = try QuantizationQuality.compare(reference: reference, candidate: try load(), texts: texts)
+            if input.json {
+                printLine(.object([("candidate", .string(name)), ("output", .string(q.output.rawValue)),
+                                   ("vectors", .int(q.vectors)),
+                                   ("argmax_agreement", q.argmaxAgreement.map(JSONValue.int) ?? .null),
+                                   ("worst_cosine", .number(q.worstCosine)),
+                                   ("mean_one_minus_cosine", .number(q.meanOneMinusCosine)),
+                                   ("max_abs_difference", .number(q.maxAbsDifference)),
+                                   ("worst_text", .string(q.worstText))]))
+            } else {
+                let agree = q.argmaxAgreement.map { "\($0)/\(q.vectors)" } ?? "-"
+                print(name.padding(toLength: 17, withPad: " ", startingAt: 0)
+                      + q.output.rawValue.padding(toLength: 19, withPad: " ", startingAt: 0)
+                      + String(format: "%7d  ", q.vectors) + agree.padding(toLength: 13, withPad: " ", startingAt: 0)
+                      + String(format: "%9.6f   %10.2e   %10.5f", q.worstCosine, q.meanOneMinusCosine, q.maxAbsDifference))
+            }
+        }
+    }
+}
