@@ -140,16 +140,27 @@ extension DType {
 /// | 112 | 8 | structure checksum |
 /// | headerSize − 8 | 8 | header checksum |
 public struct SMMFileHeader: Sendable, Equatable {
+    /// The format major version the file was written with.
     public var majorVersion: UInt16
+    /// The format minor version the file was written with.
     public var minorVersion: UInt16
+    /// Size of the fixed header in bytes, header checksum included.
     public var headerSize: Int
+    /// Size of the whole file in bytes.
     public var fileSize: Int
+    /// Byte offset of the metadata section from the start of the file.
     public var metadataOffset: Int
+    /// Length of the metadata section in bytes.
     public var metadataLength: Int
+    /// Byte offset of the tensor table from the start of the file.
     public var tableOffset: Int
+    /// Length of the tensor table in bytes.
     public var tableLength: Int
+    /// Byte offset of the data section from the start of the file.
     public var dataOffset: Int
+    /// Length of the data section in bytes.
     public var dataLength: Int
+    /// Number of entries in the tensor table.
     public var tensorCount: Int
     /// Raw checksum kind (an `SMMChecksumKind` raw value, or an unknown one from a later version).
     public var bodyChecksumKind: UInt32

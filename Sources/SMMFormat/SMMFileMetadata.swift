@@ -62,16 +62,22 @@ public struct SMMTokenizerMetadata: Sendable, Equatable {
 
 /// A token matched literally in the text (special tokens such as `[CLS]` or `<|endoftext|>`).
 public struct SMMAddedToken: Sendable, Equatable {
+    /// The token's text, matched literally.
     public var content: String
+    /// The token's id.
     public var id: Int
     /// Left out when decoding with `skipSpecialTokens`.
     public var special: Bool
     /// Matched in the normalized text (true) or the raw text (false).
     public var normalized: Bool
+    /// A match also swallows the whitespace just before it.
     public var lstrip: Bool
+    /// A match also swallows the whitespace just after it.
     public var rstrip: Bool
+    /// Only matches when not inside a word.
     public var singleWord: Bool
 
+    /// Makes an added token; by default a special token matched in the raw text, stripping nothing.
     public init(content: String, id: Int, special: Bool = true, normalized: Bool = false, lstrip: Bool = false,
                 rstrip: Bool = false, singleWord: Bool = false) {
         self.content = content
@@ -93,6 +99,7 @@ public struct SMMSourceFile: Sendable, Equatable {
     /// SHA-256, 64 lower-case hex digits.
     public var sha256: String
 
+    /// Makes a source file entry.
     public init(name: String, bytes: Int, sha256: String) {
         self.name = name
         self.bytes = bytes
@@ -113,6 +120,7 @@ public struct SMMProvenance: Sendable, Equatable {
     /// When the file was written (ISO 8601, UTC).
     public var created: String
 
+    /// Makes a provenance record.
     public init(sourceName: String, sourcePath: String, sourceFiles: [SMMSourceFile], converter: String,
                 created: String) {
         self.sourceName = sourceName
@@ -183,6 +191,7 @@ public struct SMMFileMetadata: Sendable, Equatable {
         self.provenance = provenance
     }
 
+    /// Equal when every public field is equal (the stored config object is compared as its `configJSON` text).
     public static func == (a: SMMFileMetadata, b: SMMFileMetadata) -> Bool {
         a.config == b.config && a.configJSON == b.configJSON && a.tokenizer == b.tokenizer && a.labels == b.labels
             && a.defaultPooling == b.defaultPooling && a.maxLength == b.maxLength && a.dtype == b.dtype

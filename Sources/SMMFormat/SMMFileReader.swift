@@ -146,8 +146,11 @@ public final class SMMFile: Sendable {
 public enum SMMFileReader {
     /// A validated file's header, metadata and tensor table.
     public struct Contents: Sendable {
+        /// The fixed header.
         public var header: SMMFileHeader
+        /// The parsed and validated metadata section.
         public var metadata: SMMFileMetadata
+        /// The tensor table entries, in table order.
         public var tensors: [SMMTensorEntry]
     }
 

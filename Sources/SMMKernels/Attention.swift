@@ -5,13 +5,13 @@
 
 /// Attention kernels.
 public enum Attention {
+    // q, k, v: (batch*seqLen, ld) with heads*headDim columns used; out: (batch*seqLen, ldo)
+    // scratch: at least pool.threadCount * seqLen * seqLen floats
     /// Bidirectional self-attention with a key padding mask (BERT, DistilBERT).
     ///
     /// `keyValid[b * seqLen + j]` is nonzero when key j of sequence b is a real token; masked keys get
     /// zero weight (as `finfo.min` does in transformers). A query row whose keys are all masked gets
     /// uniform weights over all keys, as transformers does.
-    // q, k, v: (batch*seqLen, ld) with heads*headDim columns used; out: (batch*seqLen, ldo)
-    // scratch: at least pool.threadCount * seqLen * seqLen floats
     public static func bidirectional(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                      ld: Int, out: UnsafeMutablePointer<Float>, ldo: Int,
                                      batch: Int, seqLen: Int, heads: Int, headDim: Int,
@@ -49,12 +49,12 @@ public enum Attention {
         }
     }
 
+    // q: (queries, ld), kCache/vCache: (maxPositions, ldKV), out: (queries, ldo)
+    // scratch: at least pool.threadCount * queries * (past + queries) floats
     /// Causal self-attention of `queries` new positions over a key/value cache (GPT-2).
     ///
     /// The new queries sit at positions `past ..< past + queries`; the caches hold keys and values for
     /// positions `0 ..< past + queries` (the new ones already written). Query i sees keys `0 ... past + i`.
-    // q: (queries, ld), kCache/vCache: (maxPositions, ldKV), out: (queries, ldo)
-    // scratch: at least pool.threadCount * queries * (past + queries) floats
     public static func causal(q: UnsafePointer<Float>, ld: Int, kCache: UnsafePointer<Float>,
                               vCache: UnsafePointer<Float>, ldKV: Int, out: UnsafeMutablePointer<Float>, ldo: Int,
                               queries: Int, past: Int, heads: Int, headDim: Int,

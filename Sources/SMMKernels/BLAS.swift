@@ -21,7 +21,9 @@ import Darwin
 
 /// Whether a matrix operand is used as stored or transposed.
 public enum Transpose: Sendable {
+    /// The operand is used as stored.
     case none
+    /// The operand's transpose is used.
     case transposed
 }
 

@@ -3,10 +3,10 @@
 
 /// Layer normalisation kernels.
 public enum LayerNorm {
+    // x: (rows, cols), weight/bias: (cols)
     /// out[r] = (x[r] - mean) / sqrt(var + eps) * weight + bias, for each of `rows` rows of `cols` floats.
     /// `out` may alias `x`. With `residual`, x[r] + residual[r] is normalised (and written back to `x`
     /// when `out` differs, so the sum is available as the next residual).
-    // x: (rows, cols), weight/bias: (cols)
     public static func forward(out: UnsafeMutablePointer<Float>, x: UnsafeMutablePointer<Float>,
                                residual: UnsafePointer<Float>? = nil,
                                weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,

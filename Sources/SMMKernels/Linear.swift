@@ -146,8 +146,8 @@ public struct LinearWeight: @unchecked Sendable {
 
 /// Linear-layer kernels.
 public enum Linear {
-    /// out = x W^T + b, then `activation` if given.
     // x: (rows, K), out: (rows, N)
+    /// out = x W^T + b, then `activation` if given.
     public static func forward(_ x: UnsafePointer<Float>, rows: Int, weight w: LinearWeight,
                                out: UnsafeMutablePointer<Float>, activation: Activations.Kind? = nil,
                                pool: WorkerPool = .shared) {
@@ -177,10 +177,10 @@ public enum Linear {
         }
     }
 
+    // x: (rows, K), out: (rows, N)
     /// The packed path: the workers take panels (48 output columns) one at a time from a shared
     /// counter, so a worker slowed down by another process does not hold up the others; the bias
     /// is added inside the kernel and the activation right after each panel, while it is in cache.
-    // x: (rows, K), out: (rows, N)
     static func packedForward(_ x: UnsafePointer<Float>, rows: Int, weight p: PackedMatrix,
                               out: UnsafeMutablePointer<Float>, activation: Activations.Kind?, pool: WorkerPool) {
         let n = p.outFeatures, k = p.inFeatures, width = PackedMatrix.panelColumns

@@ -149,9 +149,9 @@ public final class PackedMatrix: @unchecked Sendable {
 /// The plain Swift definition of the packed kernel's result; the tests hold the AVX-512 kernel to
 /// it bit for bit.
 public enum PackedF32Reference {
+    // x: (rows, K) with row stride lda, out: (rows, N) with row stride ldo
     /// out[i][n] = fma(x[i][K-1], W[n][K-1], ... fma(x[i][0], W[n][0], bias[n] or 0)) for all
     /// rows i < rows and outputs n < N.
-    // x: (rows, K) with row stride lda, out: (rows, N) with row stride ldo
     public static func forward(_ x: UnsafePointer<Float>, lda: Int, rows: Int, weight: PackedMatrix,
                                out: UnsafeMutablePointer<Float>, ldo: Int) {
         let k = weight.inFeatures, width = PackedMatrix.panelColumns

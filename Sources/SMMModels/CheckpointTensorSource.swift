@@ -12,8 +12,10 @@ public struct CheckpointTensorSource: TensorSource {
     /// Wraps an opened checkpoint.
     public init(_ checkpoint: Checkpoint) { self.checkpoint = checkpoint }
 
+    /// The checkpoint's tensor names, sorted.
     public var tensorNames: [String] { checkpoint.names }
 
+    /// The tensor `name` in place when it is aligned f32, else converted once into an owned f32 buffer.
     public func floatTensor(_ name: String) throws -> FloatTensorView? {
         guard checkpoint.has(name) else { return nil }
         let view = try checkpoint.tensor(name)

@@ -14,7 +14,9 @@ public enum Pooling: String, Sendable, Codable, CaseIterable {
 public final class EncoderModel: Sendable {
     /// Which Hugging Face architecture this is.
     public enum Architecture: String, Sendable, Codable {
+        /// BERT (`model_type` `bert`): token-type embeddings, and a pooler when the checkpoint has one.
         case bert
+        /// DistilBERT (`model_type` `distilbert`): no token-type embeddings or pooler.
         case distilbert
     }
 

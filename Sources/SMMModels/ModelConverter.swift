@@ -92,6 +92,7 @@ public enum ModelConverter {
         /// When false, the source files are listed with their sizes and an empty checksum.
         public var hashSources: Bool
 
+        /// Makes settings; by default f32, no overwrite, an XXH64 body checksum and hashed sources.
         public init(dtype: SMMStorageDType = .f32, overwrite: Bool = false, checksum: SMMChecksumKind = .xxh64,
                     hashSources: Bool = true, progress: ((SMMWriteProgress) -> Void)? = nil) {
             self.dtype = dtype

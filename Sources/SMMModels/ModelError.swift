@@ -13,6 +13,7 @@ public enum ModelError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The model has no head for what was asked (for example, classify on a model without a classifier).
     case missingHead(String)
 
+    /// A sentence saying what went wrong, naming the tensor or input concerned.
     public var description: String {
         switch self {
         case .missingTensor(let name, let model):

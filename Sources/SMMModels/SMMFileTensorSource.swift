@@ -14,6 +14,7 @@ import SMMTokenizers
 public struct SMMFileTensorSource: TensorSource {
     /// The file read from.
     public let file: SMMFile
+    /// The file's tensor names, in table order.
     public let tensorNames: [String]
 
     /// Wraps an opened file.
@@ -22,6 +23,8 @@ public struct SMMFileTensorSource: TensorSource {
         self.tensorNames = file.tensors.map(\.name)
     }
 
+    /// The tensor `name` in place when it is aligned plain f32 on a little-endian host, else
+    /// converted once into an owned f32 buffer (int8 dequantized with its scales).
     public func floatTensor(_ name: String) throws -> FloatTensorView? {
         guard let entry = file.entry(name) else { return nil }
         #if _endian(little)
@@ -86,6 +89,8 @@ public struct SMMFileTensorSource: TensorSource {
         file.mapping.advise(.dontNeed, range: (entry.dataOffset + lower * size)..<(entry.dataOffset + upper * size))
     }
 
+    /// The f32 matrix `name` in place when the file stores it in packed panels (little-endian host,
+    /// 64-byte-aligned data), else nil.
     public func packedPanels(_ name: String) -> PackedPanelsView? {
         #if _endian(little)
         guard let entry = file.entry(name), case let .packedPanels(axis) = entry.quantization else { return nil }
@@ -138,14 +143,18 @@ public struct QuantizingTensorSource: TensorSource {
     /// `bert`, `distilbert` or `gpt2` (decides the output-channel axis of each matrix).
     public let modelType: String
 
+    /// Wraps `base`, simulating storage as `dtype` for a model of type `modelType`.
     public init(base: any TensorSource, dtype: SMMStorageDType, modelType: String) {
         self.base = base
         self.dtype = dtype
         self.modelType = modelType
     }
 
+    /// The base's tensor names.
     public var tensorNames: [String] { base.tensorNames }
 
+    /// The tensor `name` rounded (or quantized and dequantized) to the dtype the conversion policy
+    /// would store it in, in an owned buffer, or the base's tensor when the policy keeps it f32.
     public func floatTensor(_ name: String) throws -> FloatTensorView? {
         guard let view = try base.floatTensor(name) else { return nil }
         let plan = ModelConverter.storagePlan(name: name, shape: view.shape, dtype: dtype, modelType: modelType)
@@ -222,8 +231,10 @@ public struct QuantizingTensorSource: TensorSource {
         return stored
     }
 
+    /// Passes the release on to the base.
     public func release(_ name: String) { base.release(name) }
 
+    /// Passes the release of those elements on to the base.
     public func release(_ name: String, elements: Range<Int>) { base.release(name, elements: elements) }
 }
 

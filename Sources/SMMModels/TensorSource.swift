@@ -107,14 +107,18 @@ public struct PackedPanelsView: @unchecked Sendable {
 }
 
 extension TensorSource {
+    /// Returns `floatTensor(name)` as an f32 stored tensor.
     public func storedTensor(_ name: String) throws -> StoredTensorView? {
         try floatTensor(name).map(StoredTensorView.init)
     }
 
+    /// Does nothing.
     public func release(_ name: String) {}
 
+    /// Does nothing.
     public func release(_ name: String, elements: Range<Int>) {}
 
+    /// Returns nil: the source stores no packed panels.
     public func packedPanels(_ name: String) -> PackedPanelsView? { nil }
 }
 

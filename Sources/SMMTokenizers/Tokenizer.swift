@@ -56,6 +56,7 @@ public enum TokenizerError: Error, Sendable, Equatable, CustomStringConvertible 
     /// The text cannot be encoded (for example, it is empty where that is not allowed).
     case invalidInput(String)
 
+    /// A sentence saying what went wrong, naming the file, token or id concerned.
     public var description: String {
         switch self {
         case .fileNotFound(let path): return "tokenizer file not found: \(path)"

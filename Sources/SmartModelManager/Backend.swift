@@ -101,13 +101,17 @@ public protocol LoadedInferenceModel: Sendable {
 }
 
 extension LoadedInferenceModel {
+    /// 0: the manager uses the catalog's figure.
     public var memoryBytes: Int { 0 }
+    /// Throws `ManagerError.unsupportedTask`: the model does not classify.
     public func classify(_ texts: [String]) async throws -> [ClassifierOutput] {
         throw ManagerError.unsupportedTask(model: "\(Self.self)", task: ModelTask.classification.rawValue)
     }
+    /// Throws `ManagerError.unsupportedTask`: the model does not embed.
     public func embed(_ texts: [String]) async throws -> [[Float]] {
         throw ManagerError.unsupportedTask(model: "\(Self.self)", task: ModelTask.embedding.rawValue)
     }
+    /// Throws `ManagerError.unsupportedTask`: the model does not generate.
     public func generate(prompt: String, options: TextGenerationOptions) async throws -> TextGenerationOutput {
         throw ManagerError.unsupportedTask(model: "\(Self.self)", task: ModelTask.generation.rawValue)
     }
@@ -128,12 +132,17 @@ public protocol InferenceBackend: Sendable {
 /// accelerated on this CPU (AVX-512 VNNI), int8 (quantized at load and run by the int8 kernels). f16 and
 /// bf16 weights are widened to f32 at load (they save neither memory nor time), so they are not offered.
 public struct EngineBackend: InferenceBackend {
+    /// `smm-engine`.
     public var name: String { "smm-engine" }
+    /// f32, plus int8 when the int8 kernels are accelerated on this CPU.
     public var supportedDTypes: Set<ModelDType> { QuantizedLinear.isAccelerated ? [.f32, .int8] : [.f32] }
 
     /// The engine backend.
     public init() {}
 
+    /// Loads the directory or `.smm` file at `location` (quantized to int8 at load when `dtype` is
+    /// int8) and reports as its memory the larger of the catalog's figure and the resident-memory growth.
+    /// - Throws: `ManagerError.modelUnavailable` for a dtype not offered here, `.loadFailed` when loading fails.
     public func load(_ entry: CatalogEntry, dtype: ModelDType, location: URL) async throws -> any LoadedInferenceModel {
         guard supportedDTypes.contains(dtype) else {
             throw ManagerError.modelUnavailable(id: entry.id, reason: "the engine backend does not run \(dtype.rawValue) on this CPU")
@@ -192,6 +201,7 @@ struct EngineGenerator: LoadedInferenceModel {
 
 /// Resident set size of this process.
 enum ResidentMemory {
+    /// The resident set size in bytes, from `/proc/self/statm`; 0 off Linux or when it cannot be read.
     static func bytes() -> Int {
         #if os(Linux)
         guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }

@@ -30,6 +30,7 @@ public enum ManagerError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The system could not be analysed.
     case systemAnalysisFailed(String)
 
+    /// A sentence saying what went wrong and what to do about it.
     public var description: String {
         switch self {
         case let .invalidConfiguration(variable, value, expected):

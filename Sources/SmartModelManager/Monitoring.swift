@@ -34,6 +34,7 @@ public struct SwitchPolicy: Sendable, Equatable, Codable {
 
     /// What the window says.
     public enum Verdict: Sendable, Equatable {
+        /// No reason to switch (window not yet full, cooldown not over, or latency neither slow nor well under).
         case keep
         /// Sustained latency over the threshold (with the share of slow requests and the median).
         case tooSlow(slowShare: Double, p50Ms: Double)
