@@ -224,7 +224,10 @@ public struct BertTokenizer: Tokenizer {
 
         var names = model.idToToken
         var addedIDs: [String: Int] = [:]
-        for t in addedTokens where t.id >= 0 {
+        for t in addedTokens {
+            guard TokenizerLimits.accepts(t.id) else {
+                throw TokenizerError.invalidInput("added token \"\(t.content)\" has id \(t.id), outside 0 ..< \(TokenizerLimits.maxTokenID)")
+            }
             if t.id >= names.count { names += [String?](repeating: nil, count: t.id + 1 - names.count) }
             if names[t.id] == nil { names[t.id] = t.content }
             addedIDs[t.content] = t.id

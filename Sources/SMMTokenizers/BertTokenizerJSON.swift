@@ -302,7 +302,9 @@ extension BertTokenizer {
         var tokenIDs: [(String, Int)] = []
         tokenIDs.reserveCapacity(entries.count)
         for (token, value) in entries {
-            guard let id = value.int, id >= 0 else { throw invalid("the id of vocabulary entry \"\(token)\" is not a non-negative integer") }
+            guard let id = value.int, TokenizerLimits.accepts(id) else {
+                throw invalid("the id of vocabulary entry \"\(token)\" is not an integer in 0 ..< \(TokenizerLimits.maxTokenID)")
+            }
             tokenIDs.append((token, id))
         }
         let unk = model["unk_token"]?.string ?? "[UNK]"
@@ -346,6 +348,9 @@ extension BertTokenizer {
             for item in items {
                 guard let content = item["content"]?.string, let id = item["id"]?.int else {
                     throw invalid("an added token has no content or id")
+                }
+                guard TokenizerLimits.accepts(id) else {
+                    throw invalid("added token \"\(content)\" has id \(id), outside 0 ..< \(TokenizerLimits.maxTokenID)")
                 }
                 added.append(BertAddedToken(content: content, id: id, special: item["special"]?.bool ?? false,
                                             normalized: item["normalized"]?.bool ?? !(item["special"]?.bool ?? false),

@@ -77,14 +77,14 @@ public struct GPT2Tokenizer: Tokenizer {
             // Vocabulary ids.
             var size = 0
             for (token, id) in vocabulary {
-                guard id >= 0 else {
-                    throw TokenizerError.invalidFile(path: source, reason: "token \(debugQuote(token)) has negative id \(id)")
+                guard TokenizerLimits.accepts(id) else {
+                    throw TokenizerError.invalidFile(path: source, reason: "token \(debugQuote(token)) has id \(id), outside 0 ..< \(TokenizerLimits.maxTokenID)")
                 }
                 size = max(size, id + 1)
             }
             for token in addedTokens {
-                guard token.id >= 0 else {
-                    throw TokenizerError.invalidFile(path: source, reason: "added token \(debugQuote(token.content)) has negative id \(token.id)")
+                guard TokenizerLimits.accepts(token.id) else {
+                    throw TokenizerError.invalidFile(path: source, reason: "added token \(debugQuote(token.content)) has id \(token.id), outside 0 ..< \(TokenizerLimits.maxTokenID)")
                 }
                 guard !token.content.isEmpty else {
                     throw TokenizerError.invalidFile(path: source, reason: "added token \(token.id) is empty")

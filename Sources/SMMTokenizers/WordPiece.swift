@@ -150,6 +150,9 @@ public struct WordPiece: Sendable {
         all.reserveCapacity(tokenIDs.count)
         var maxID = -1
         for (token, id) in tokenIDs {
+            guard TokenizerLimits.accepts(id) else {
+                throw TokenizerError.invalidInput("vocabulary token \"\(token)\" has id \(id), outside 0 ..< \(TokenizerLimits.maxTokenID)")
+            }
             let bytes = Array(token.utf8)[...]
             all.append((bytes, id))
             if !prefix.isEmpty, bytes.count >= prefix.count, bytes.starts(with: prefix) {
