@@ -81,10 +81,11 @@ public struct DTypeSizes: Sendable, Codable, Hashable {
         self.f32 = f32; self.f16 = f16; self.bf16 = bf16; self.int8 = int8
     }
 
-    /// Sizes estimated from a parameter count (int8 adds 1.5% for per-row scales).
+    /// Sizes estimated from a parameter count (int8 adds 1.5% for per-row scales). Counts beyond
+    /// `CatalogEntry.maxParameters` are estimated as that many (and rejected by `validate()`).
     public init(parameters: Int) {
-        self.init(f32: parameters * 4, f16: parameters * 2, bf16: parameters * 2,
-                  int8: parameters + parameters / 64)
+        let p = min(max(parameters, 0), CatalogEntry.maxParameters)
+        self.init(f32: p * 4, f16: p * 2, bf16: p * 2, int8: p + p / 64)
     }
 
     /// The size for `dtype`, if offered.
@@ -153,9 +154,11 @@ public struct CatalogEntry: Sendable, Codable, Hashable, Identifiable {
         self.tasks = tasks
         self.parameters = parameters
         self.sizeBytes = sizeBytes ?? DTypeSizes(parameters: parameters)
-        let activation = activationBytes ?? max(16 << 20, parameters / 4)
+        // Estimates from clamped values, so that absurd counts reach `validate()` instead of trapping.
+        let p = min(max(parameters, 0), Self.maxParameters)
+        let activation = activationBytes ?? max(16 << 20, p / 4)
         self.activationBytes = activation
-        self.minMemoryBytes = minMemoryBytes ?? (parameters * 4 + activation) * 2
+        self.minMemoryBytes = minMemoryBytes ?? (p * 4 + min(max(activation, 0), Self.maxBytes)) * 2
         self.minCores = minCores
         self.publishedAccuracy = publishedAccuracy
         self.accuracyBenchmark = accuracyBenchmark
@@ -211,11 +214,28 @@ public struct CatalogEntry: Sendable, Codable, Hashable, Identifiable {
         }
     }
 
+    /// The largest parameter count an entry may declare (10^12).
+    public static let maxParameters = 1_000_000_000_000
+    /// The largest byte count an entry may declare for a size, activations or memory (2^50, 1 PiB).
+    public static let maxBytes = 1 << 50
+
     /// Checks the fields a user could get wrong in a hand-written catalog.
     public func validate() throws {
         func bad(_ reason: String) -> ManagerError { .invalidCatalog(path: "entry '\(id)'", reason: reason) }
         guard !id.trimmingCharacters(in: .whitespaces).isEmpty else { throw bad("id is empty") }
         guard parameters > 0 else { throw bad("parameters must be positive, got \(parameters)") }
+        guard parameters <= Self.maxParameters else {
+            throw bad("parameters must be at most \(Self.maxParameters), got \(parameters)")
+        }
+        guard (0...Self.maxBytes).contains(activationBytes) else {
+            throw bad("activationBytes must be between 0 and \(Self.maxBytes), got \(activationBytes)")
+        }
+        guard (0...Self.maxBytes).contains(minMemoryBytes) else {
+            throw bad("minMemoryBytes must be between 0 and \(Self.maxBytes), got \(minMemoryBytes)")
+        }
+        for dtype in sizeBytes.offered where (sizeBytes[dtype] ?? 0) > Self.maxBytes {
+            throw bad("sizeBytes.\(dtype.rawValue) must be at most \(Self.maxBytes)")
+        }
         guard !tasks.isEmpty else { throw bad("tasks is empty") }
         guard !path.isEmpty else { throw bad("path is empty") }
         guard !sizeBytes.offered.isEmpty else { throw bad("sizeBytes gives no dtype") }

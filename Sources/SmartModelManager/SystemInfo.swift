@@ -76,7 +76,7 @@ public struct SystemInfo: Sendable, Codable, Equatable {
     /// CPUs this process can keep busy: affinity, capped by the cgroup quota (rounded up), at least 1.
     public var usableCores: Int {
         var cores = max(1, affinityCores)
-        if let quota = cgroupCPULimit, quota > 0 { cores = min(cores, Int(quota.rounded(.up))) }
+        if let quota = cgroupCPULimit, quota > 0, quota < Double(cores) { cores = min(cores, Int(quota.rounded(.up))) }
         return max(1, cores)
     }
 
@@ -455,7 +455,7 @@ public enum ProcParser {
     public static func cpuMax(_ text: String) -> Double? {
         let parts = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
         guard parts.count >= 2, parts[0] != "max", let quota = Double(parts[0]), let period = Double(parts[1]),
-              quota > 0, period > 0 else { return nil }
+              quota > 0, period > 0, quota.isFinite, period.isFinite else { return nil }
         return quota / period
     }
 
