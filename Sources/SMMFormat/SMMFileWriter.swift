@@ -74,9 +74,41 @@ public struct SMMFileWriter {
         tensors.append(Tensor(name: name, dtype: dtype, shape: shape, quantization: quantization, fill: fill))
     }
 
-    /// Adds a float tensor stored as `dtype` (f32, f16 or bf16).
+    /// Problems found when tensors were added (wrong element count, axis, dtype); `layout` (and so
+    /// `write`) throws the first one.
+    private var rejected: [String] = []
+
+    /// Whether `floats` fills `shape` exactly and `axis` (when given) is one of its dimensions;
+    /// otherwise the problem is recorded for `layout` to report, and nothing is added.
+    private mutating func accepts(_ name: String, shape: [Int], count: Int, axis: Int? = nil) -> Bool {
+        var elements = 1
+        for d in shape {
+            let (p, o) = elements.multipliedReportingOverflow(by: d)
+            guard d >= 0, !o else {
+                rejected.append("tensor '\(name)' has shape \(shape)")
+                return false
+            }
+            elements = p
+        }
+        guard elements == count else {
+            rejected.append("tensor '\(name)' has shape \(shape) (\(elements) elements) but \(count) values")
+            return false
+        }
+        if let axis, !shape.indices.contains(axis) || count == 0 {
+            rejected.append("tensor '\(name)': axis \(axis) is not a dimension of the non-empty shape \(shape)")
+            return false
+        }
+        return true
+    }
+
+    /// Adds a float tensor stored as `dtype` (f32, f16 or bf16). Values that do not fill `shape`
+    /// exactly, or another dtype, make `write` throw.
     public mutating func add(name: String, shape: [Int], floats: [Float], as dtype: DType = .f32) {
-        precondition([.f32, .f16, .bf16].contains(dtype), "floats can be stored as f32, f16 or bf16")
+        guard [.f32, .f16, .bf16].contains(dtype) else {
+            rejected.append("tensor '\(name)': floats can be stored as f32, f16 or bf16, not \(dtype)")
+            return
+        }
+        guard accepts(name, shape: shape, count: floats.count) else { return }
         add(name: name, dtype: dtype, shape: shape) { out in
             floats.withUnsafeBufferPointer { src in
                 SMMFileWriter.encode(src, as: dtype, into: out)
@@ -84,8 +116,10 @@ public struct SMMFileWriter {
         }
     }
 
-    /// Adds a float tensor quantized to int8 along `axis`, and its scale tensor.
+    /// Adds a float tensor quantized to int8 along `axis`, and its scale tensor. Values that do not
+    /// fill `shape`, or an `axis` outside it, make `write` throw.
     public mutating func addInt8(name: String, shape: [Int], axis: Int, floats: [Float]) {
+        guard accepts(name, shape: shape, count: floats.count, axis: axis) else { return }
         let scaleName = SMMFileWriter.scaleName(for: name)
         add(name: name, dtype: .i8, shape: shape, quantization: .int8PerChannel(axis: axis, scaleTensor: scaleName)) { out in
             floats.withUnsafeBufferPointer { src in
@@ -100,8 +134,13 @@ public struct SMMFileWriter {
     }
 
     /// Adds an f32 weight matrix stored in packed panels (outputs along `axis`; the shape must pass
-    /// `SMMPanelLayout.accepts`).
+    /// `SMMPanelLayout.accepts`, else `write` throws).
     public mutating func addPackedPanels(name: String, shape: [Int], axis: Int, floats: [Float]) {
+        guard accepts(name, shape: shape, count: floats.count, axis: axis) else { return }
+        guard SMMPanelLayout.accepts(shape: shape, axis: axis) else {
+            rejected.append("tensor '\(name)': shape \(shape) along axis \(axis) cannot be stored in packed panels")
+            return
+        }
         add(name: name, dtype: .f32, shape: shape, quantization: .packedPanels(axis: axis)) { out in
             floats.withUnsafeBufferPointer { src in
                 SMMPanelLayout.pack(src.baseAddress!, shape: shape, axis: axis,
@@ -138,6 +177,7 @@ public struct SMMFileWriter {
     /// Validates the tensors and computes the layout (without filling any tensor).
     func layout(path: String) throws -> Layout {
         func fail(_ reason: String) -> FormatError { .writeFailed(path: path, reason: reason) }
+        if let problem = rejected.first { throw fail(problem) }
         guard tensors.count <= SMMFileFormat.maxTensorCount else {
             throw fail("\(tensors.count) tensors is above the format's limit of \(SMMFileFormat.maxTensorCount)")
         }
