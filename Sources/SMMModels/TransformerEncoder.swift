@@ -44,6 +44,16 @@ struct TransformerEncoder: Sendable {
 
     /// Checks ids, type ids and length against the model before anything runs.
     func validate(_ batch: EncoderBatch) throws {
+        // The fields are public and mutable: check that they still describe one (batch, seqLength) grid.
+        let (cells, overflow) = batch.batch.multipliedReportingOverflow(by: batch.seqLength)
+        guard batch.batch >= 1, batch.seqLength >= 1, !overflow else {
+            throw ModelError.invalidInput("an encoder batch needs at least one sequence of at least one token "
+                + "(got batch \(batch.batch), seqLength \(batch.seqLength))")
+        }
+        guard batch.ids.count == cells, batch.typeIDs.count == cells, batch.attentionMask.count == cells else {
+            throw ModelError.invalidInput("a batch of \(batch.batch) x \(batch.seqLength) needs \(cells) ids, type ids "
+                + "and mask entries; it has \(batch.ids.count), \(batch.typeIDs.count) and \(batch.attentionMask.count)")
+        }
         guard batch.seqLength <= shape.maxPositions else {
             throw ModelError.invalidInput("sequence of \(batch.seqLength) tokens is longer than the model's "
                 + "\(shape.maxPositions) positions; truncate it")

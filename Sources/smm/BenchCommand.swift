@@ -23,7 +23,7 @@ struct BenchCommand: AsyncParsableCommand {
         guard batch > 0, batch <= 4096 else { throw ValidationError("--batch must be between 1 and 4096") }
         guard seq > 0 else { throw ValidationError("--seq must be positive") }
         guard runs > 0, runs <= 100_000 else { throw ValidationError("--runs must be between 1 and 100000") }
-        guard warmup >= 0 else { throw ValidationError("--warmup must be 0 or more") }
+        guard warmup >= 0, warmup <= 100_000 else { throw ValidationError("--warmup must be between 0 and 100000") }
         guard promptTokens > 0 else { throw ValidationError("--prompt-tokens must be positive") }
         guard newTokens > 1 else { throw ValidationError("--new-tokens must be at least 2") }
     }
