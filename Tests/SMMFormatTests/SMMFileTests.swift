@@ -453,12 +453,17 @@ final class SMMFileTests: XCTestCase {
                                        tokenizer: SMMTokenizerMetadata(kind: .bpe, vocabulary: ["a", "b", "ab", "<|endoftext|>"], merges: ["a b"]),
                                        provenance: SMMProvenance(sourceName: "", sourcePath: "", sourceFiles: [], converter: "", created: ""))
         let gptText = String(decoding: gpt2.encodedJSON(), as: UTF8.self)
-        XCTAssertNoThrow(try gpt2.encodedJSON().withUnsafeBytes { try SMMFileMetadata.parse($0, path: "m") })
+        let parsedGPT2 = try gpt2.encodedJSON().withUnsafeBytes { try SMMFileMetadata.parse($0, path: "m") }
+        XCTAssertEqual(parsedGPT2, gpt2)
+        XCTAssertEqual(parsedGPT2.architecture, "gpt2")
+        XCTAssertEqual(parsedGPT2.tokenizer.kind, .bpe)
+        XCTAssertEqual(parsedGPT2.tokenizer.merges, ["a b"])
         expectError(gptText.replacingOccurrences(of: "\"a b\"", with: "\"ab\""), "two tokens")
         expectError(gptText.replacingOccurrences(of: "\"a b\"", with: "\"a  b\""), "two tokens")
         // Unknown keys are ignored (room for later minor versions).
-        XCTAssertNoThrow(try Array(replacing("\"dtype\":\"f32\"", "\"dtype\":\"f32\",\"future\":{\"x\":[1,2]}").utf8)
-            .withUnsafeBytes { try SMMFileMetadata.parse($0, path: "m") })
+        let withFutureKey = try Array(replacing("\"dtype\":\"f32\"", "\"dtype\":\"f32\",\"future\":{\"x\":[1,2]}").utf8)
+            .withUnsafeBytes { try SMMFileMetadata.parse($0, path: "m") }
+        XCTAssertEqual(withFutureKey, try SMMTestFile.metadata())
     }
 
     func testWriterRejectsInvalidTensors() throws {

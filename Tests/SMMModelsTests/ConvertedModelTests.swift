@@ -16,13 +16,14 @@ final class ConvertedModelTests: XCTestCase {
         try Fixtures.convert(model, dtype, into: dir)
     }
 
+    // A model of the wrong kind is a loader or converter regression: fail, never skip.
     private func encoder(_ loaded: LoadedModel) throws -> TextEncoder {
-        guard case .encoder(let e) = loaded else { throw XCTSkip("not an encoder") }
+        guard case .encoder(let e) = loaded else { return try XCTUnwrap(nil, "loaded as \(loaded.modelType), not as an encoder") }
         return e
     }
 
     private func generator(_ loaded: LoadedModel) throws -> TextGenerator {
-        guard case .decoder(let g) = loaded else { throw XCTSkip("not a decoder") }
+        guard case .decoder(let g) = loaded else { return try XCTUnwrap(nil, "loaded as \(loaded.modelType), not as a decoder") }
         return g
     }
 
@@ -232,7 +233,16 @@ final class ConvertedModelTests: XCTestCase {
         let file = try convert("tiny-distilbert", .f32, into: dir)
         let disguised = dir.appendingPathComponent("weights.safetensors")
         try FileManager.default.copyItem(at: file, to: disguised)
-        XCTAssertNoThrow(try encoder(ModelLoader.load(path: disguised.path)))
+        // Loaded as the .smm file it is: the same DistilBERT, with the same outputs as its source.
+        let loaded = try ModelLoader.load(path: disguised.path)
+        XCTAssertEqual(loaded.modelType, "distilbert")
+        let fromFile = try encoder(loaded)
+        let source = try encoder(ModelLoader.load(directory: Fixtures.url("models/tiny-distilbert")))
+        XCTAssertEqual(fromFile.model.labels, source.model.labels)
+        let texts = try fixtureTexts("tiny-distilbert")
+        XCTAssertFalse(texts.isEmpty)
+        XCTAssertEqual(try fromFile.embed(texts), try source.embed(texts))
+        XCTAssertEqual(try fromFile.classify(texts), try source.classify(texts))
 
         let safetensors = Fixtures.url("models/tiny-distilbert/model.safetensors").path
         XCTAssertThrowsError(try ModelLoader.load(path: safetensors)) { error in

@@ -62,6 +62,9 @@ final class GPT2TokenizerTests: XCTestCase {
         var texts: [String] = []
         if FileManager.default.fileExists(atPath: url.path) {
             texts = try JSONDecoder().decode(GPT2CorpusFile.self, from: Data(contentsOf: url)).texts
+            XCTAssertFalse(texts.isEmpty, "no texts in \(url.path)")
+        } else {
+            XCTFail("missing fixture \(url.path)")
         }
         var seen = Set(texts)
         for text in try expectedCases().map(\.text) where seen.insert(text).inserted { texts.append(text) }
@@ -598,20 +601,23 @@ final class GPT2TokenizerTests: XCTestCase {
             XCTAssertEqual(try t.decode(ids, skipSpecialTokens: false), text)
             checked += 1
         }
+        XCTAssertGreaterThan(checked, 0, "no corpus texts checked")
         let referenceURL = dir.appendingPathComponent("reference.json")
-        if FileManager.default.fileExists(atPath: referenceURL.path) {
-            let reference = try JSONDecoder().decode(TinyReference.self, from: Data(contentsOf: referenceURL))
-            for prompt in reference.prompts_text {
-                XCTAssertEqual(t.encodeIDs(prompt.text), prompt.ids, "tiny tokenizer on \(String(reflecting: prompt.text))")
-            }
-            print("tiny-gpt2: \(checked) corpus texts in range, \(reference.prompts_text.count) reference prompts identical")
+        guard FileManager.default.fileExists(atPath: referenceURL.path) else {
+            return XCTFail("missing fixture \(referenceURL.path)")
         }
+        let reference = try JSONDecoder().decode(TinyReference.self, from: Data(contentsOf: referenceURL))
+        XCTAssertFalse(reference.prompts_text.isEmpty, "no prompts_text in \(referenceURL.path)")
+        for prompt in reference.prompts_text {
+            XCTAssertEqual(t.encodeIDs(prompt.text), prompt.ids, "tiny tokenizer on \(String(reflecting: prompt.text))")
+        }
+        print("tiny-gpt2: \(checked) corpus texts in range, \(reference.prompts_text.count) reference prompts identical")
     }
 
     func testSpeedOnHeadlines() throws {
         let t = try fixtureTokenizer()
         let texts = try corpusTexts().filter { $0.utf8.count < 200 }
-        guard !texts.isEmpty else { return }
+        guard !texts.isEmpty else { return XCTFail("no corpus texts under 200 bytes in Tests/Fixtures/tokenizers") }
         let headlines = (0..<10_000).map { texts[$0 % texts.count] }
         let bytes = headlines.reduce(0) { $0 + $1.utf8.count }
         let start = Date()

@@ -113,8 +113,8 @@ final class ConfigurationTests: XCTestCase {
         }
     }
 
-    func testUnknownFallbackOrPreferredModelIsAConfigurationError() throws {
-        let temp = try TempModels()
+    func testUnknownFallbackOrPreferredModelIsAConfigurationError() async throws {
+        let temp = try TempModels(["distilgpt2"])
         XCTAssertThrowsError(try SmartModelManager(configuration: temp.configuration { $0.fallbackModel = "nope" },
                                                    backend: FakeBackend(), catalog: .builtIn)) {
             XCTAssertTrue("\($0)".contains("FALLBACK_MODEL"), "\($0)")
@@ -123,8 +123,25 @@ final class ConfigurationTests: XCTestCase {
                                                    backend: FakeBackend(), catalog: .builtIn)) {
             XCTAssertTrue("\($0)".contains("PREFERRED_MODEL_TYPE"), "\($0)")
         }
-        XCTAssertNoThrow(try SmartModelManager(configuration: temp.configuration { $0.preferredModel = "gpt2" },
-                                               backend: FakeBackend(), catalog: .builtIn))
+        // An architecture is accepted: "gpt2" is distilgpt2's, the only generator of the built-in catalog,
+        // and ranking gives that model the +0.5 of PREFERRED_MODEL_TYPE.
+        let preferring = try SmartModelManager(configuration: temp.configuration { $0.preferredModel = "gpt2" },
+                                               backend: FakeBackend(), systemProbe: FixedSystemProbe(SwitchingTests.fastMachine),
+                                               catalog: .builtIn)
+        XCTAssertEqual(preferring.configuration.preferredModel, "gpt2")
+        let neutral = try SmartModelManager(configuration: temp.configuration(), backend: FakeBackend(),
+                                            systemProbe: FixedSystemProbe(SwitchingTests.fastMachine), catalog: .builtIn)
+        // The built-in distilgpt2 is a random-weight stand-in: allow it, or nothing generates.
+        let generation = SelectionRequirements(task: .generation, allowRandomWeights: true)
+        let withPreference = try await preferring.modelRecommendations(for: generation)
+        let withoutPreference = try await neutral.modelRecommendations(for: generation)
+        let preferred = try XCTUnwrap(withPreference.chosen, withPreference.explanation)
+        let unpreferred = try XCTUnwrap(withoutPreference.chosen, withoutPreference.explanation)
+        XCTAssertEqual(preferred.key.id, "distilgpt2")
+        XCTAssertEqual(unpreferred.key, preferred.key)
+        XCTAssertTrue(preferred.reasons.contains("matches PREFERRED_MODEL_TYPE=gpt2 (+0.5)"), "\(preferred.reasons)")
+        XCTAssertFalse(unpreferred.reasons.contains { $0.contains("PREFERRED_MODEL_TYPE") }, "\(unpreferred.reasons)")
+        XCTAssertEqual(preferred.score - unpreferred.score, 0.5, accuracy: 1e-9)
     }
 
     func testByteFormat() {

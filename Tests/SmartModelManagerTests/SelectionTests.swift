@@ -173,7 +173,9 @@ final class SelectionTests: XCTestCase {
         do {
             try await manager.mapTask("x", to: .generation, model: "classifier")
             XCTFail("classifier cannot generate")
-        } catch {}
+        } catch {
+            XCTAssertEqual(error as? ManagerError, .unsupportedTask(model: "classifier", task: "generation"))
+        }
         try await manager.mapTask("headline-vectors", to: .embedding)
         let e = try await manager.embed(["hello"], task: "headline-vectors")
         XCTAssertEqual(e.model, "small-emb")

@@ -87,6 +87,8 @@ final class SystemAnalysisTests: XCTestCase {
         XCTAssertNotNil(info.freeDiskBytes)
         print("this machine: \(info.logicalCores) logical, \(info.physicalCores) physical, \(info.usableCores) usable; "
               + "\(ByteFormat.string(info.totalMemoryBytes)) total, \(ByteFormat.string(info.effectiveAvailableMemoryBytes)) available")
+        #else
+        throw XCTSkip("/proc exists only on Linux")
         #endif
     }
 
