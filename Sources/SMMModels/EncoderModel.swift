@@ -47,8 +47,12 @@ public final class EncoderModel: Sendable {
     }
 
     /// Runs the encoder: last hidden states for every position, padded ones included.
+    /// - Throws: `ModelError.invalidInput` for a batch the model cannot take,
+    ///   `ModelError.nonFiniteOutput` when the weights give NaN or infinite hidden states.
     public func forward(_ batch: EncoderBatch) throws -> EncoderOutput {
-        try encoder.forward(batch, pool: pool)
+        let output = try encoder.forward(batch, pool: pool)
+        try ModelError.checkFinite(output.lastHiddenState, "hidden states")
+        return output
     }
 
     /// Sequence-classification logits, one row of `labels.count` per sequence.
@@ -57,14 +61,14 @@ public final class EncoderModel: Sendable {
             throw ModelError.missingHead("this \(architecture.rawValue) checkpoint has no classifier head "
                 + "(it is not a *ForSequenceClassification model); use embeddings instead")
         }
-        let output = try encoder.forward(batch, pool: pool)
-        return classifier.logits(output, pool: pool)
+        let logits = classifier.logits(try forward(batch), pool: pool)
+        for row in logits { try ModelError.checkFinite(row, "logits") }
+        return logits
     }
 
     /// One vector per sequence: mean over the attention mask or the `[CLS]` vector, L2-normalised when asked.
     public func embeddings(_ batch: EncoderBatch, pooling: Pooling = .mean, normalize: Bool = true) throws -> [[Float]] {
-        let output = try encoder.forward(batch, pool: pool)
-        return Self.pool(output, mask: batch.attentionMask, pooling: pooling, normalize: normalize)
+        return Self.pool(try forward(batch), mask: batch.attentionMask, pooling: pooling, normalize: normalize)
     }
 
     /// Pools hidden states into one vector per sequence.

@@ -202,6 +202,7 @@ public final class GPT2Model: Sendable {
             block.withUnsafeMutableBufferPointer { out in
                 Linear.forward(session.scratch.h.pointer, rows: rows, weight: lmHead, out: out.baseAddress!, pool: pool)
             }
+            try ModelError.checkFinite(block, "logits")
             for r in 0..<rows { result.append(Array(block[(r * v)..<((r + 1) * v)])) }
             start = end
         }
@@ -341,11 +342,19 @@ public final class GenerationSession {
     }
 
     /// logits = ln_f(x)[last] · wteᵀ, into the session's logits buffer.
-    private func lastLogits<R>(rows: Int, _ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
-        let c = model.shape.nEmbd
-        Linear.forward(scratch.h.pointer + (rows - 1) * c, rows: 1, weight: model.lmHead,
-                       out: scratch.logits.pointer, pool: model.pool)
-        return try body(UnsafeMutableBufferPointer(start: scratch.logits.pointer, count: model.shape.vocabSize))
+    /// Non-finite weights surface as NaN in the last hidden state (LayerNorm spreads one NaN over
+    /// the row), which is checked whole; the logits, which only the LM head can add to, are
+    /// checked at their first, middle and last entries, so a step costs nothing measurable.
+    private func lastLogits<R>(rows: Int, _ body: (UnsafeMutableBufferPointer<Float>) throws -> R) throws -> R {
+        let c = model.shape.nEmbd, v = model.shape.vocabSize
+        let last = scratch.h.pointer + (rows - 1) * c
+        try ModelError.checkFinite(UnsafeBufferPointer(start: last, count: c), "hidden states")
+        Linear.forward(last, rows: 1, weight: model.lmHead, out: scratch.logits.pointer, pool: model.pool)
+        let logits = scratch.logits.pointer
+        guard logits[0].isFinite, logits[v / 2].isFinite, logits[v - 1].isFinite else {
+            throw ModelError.nonFiniteOutput("logits")
+        }
+        return try body(UnsafeMutableBufferPointer(start: logits, count: v))
     }
 
     /// Runs the blocks over `ids` (at most `scratch.rows` valid tokens) at positions

@@ -12,6 +12,9 @@ public enum ModelError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidInput(String)
     /// The model has no head for what was asked (for example, classify on a model without a classifier).
     case missingHead(String)
+    /// The model computed NaN or infinite values: its weights hold them (a corrupt or badly
+    /// converted checkpoint). Nothing is returned rather than a meaningless answer.
+    case nonFiniteOutput(String)
 
     /// A sentence saying what went wrong, naming the tensor or input concerned.
     public var description: String {
@@ -25,6 +28,23 @@ public enum ModelError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unsupportedModel(let reason): return "unsupported model: \(reason)"
         case .invalidInput(let reason): return "invalid input: \(reason)"
         case .missingHead(let reason): return reason
+        case .nonFiniteOutput(let what):
+            return "the model produced NaN or infinite \(what): its weights hold non-finite values "
+                + "(a corrupt checkpoint; for an .smm file, smm inspect --verify checks it)"
         }
+    }
+}
+
+extension ModelError {
+    /// Throws `nonFiniteOutput(what)` when any of `values` is NaN or infinite.
+    static func checkFinite(_ values: UnsafeBufferPointer<Float>, _ what: @autoclosure () -> String) throws {
+        var ok = true
+        for v in values where !v.isFinite { ok = false; break }
+        if !ok { throw ModelError.nonFiniteOutput(what()) }
+    }
+
+    /// `checkFinite` over an array.
+    static func checkFinite(_ values: [Float], _ what: @autoclosure () -> String) throws {
+        try values.withUnsafeBufferPointer { try checkFinite($0, what()) }
     }
 }

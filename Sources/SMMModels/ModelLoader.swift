@@ -39,7 +39,9 @@ public enum ModelLoader {
     /// back once it is quantized), so the f32 model never exists as a whole.
     static func loadUnquantized(directory: URL, dtype: SMMStorageDType?, pool: WorkerPool) throws -> LoadedModel {
         let config = try ModelConfig.load(directory: directory)
-        var source: any TensorSource = CheckpointTensorSource(try Checkpoint.open(directory: directory))
+        let checkpoint = try Checkpoint.open(directory: directory)
+        try CheckpointConsistency.checkLayers(checkpoint.names, config: config)
+        var source: any TensorSource = CheckpointTensorSource(checkpoint)
         if let dtype, dtype != .f32 {
             source = QuantizingTensorSource(base: source, dtype: dtype, modelType: config.modelType)
         }
@@ -50,11 +52,13 @@ public enum ModelLoader {
             let sentenceConfig = SentenceTransformersConfig(directory: directory)
             let maxLength = min(sentenceConfig.maxSeqLength ?? model.maxPositions, model.maxPositions)
             let tokenizer = try BertTokenizer.load(directory: directory, doLowerCase: nil, maxLength: maxLength)
+            try CheckpointConsistency.checkTokenizer(tokenizer, modelVocabulary: model.vocabularySize)
             return .encoder(TextEncoder(model: model, tokenizer: tokenizer,
                                         defaultPooling: sentenceConfig.pooling ?? .mean))
         case .gpt2(let c):
             let model = try GPT2Model(shape: try gpt2Shape(c), source: source, quantization: quantization, pool: pool)
             let tokenizer = try GPT2Tokenizer.load(directory: directory)
+            try CheckpointConsistency.checkTokenizer(tokenizer, modelVocabulary: model.vocabularySize)
             return .decoder(TextGenerator(model: model, tokenizer: tokenizer))
         }
     }

@@ -254,6 +254,8 @@ extension ModelLoader {
     /// a time): an int8 file's weights are never widened to f32.
     static func loadUnquantized(file: SMMFile, dtype: SMMStorageDType?, pool: WorkerPool) throws -> LoadedModel {
         let metadata = file.metadata
+        try CheckpointConsistency.checkLayers(file.tensors.map(\.name), config: metadata.config)
+        try CheckpointConsistency.checkStorage(file.tensors, dtype: metadata.dtype)
         var source: any TensorSource = SMMFileTensorSource(file)
         if let dtype, dtype != .f32 {
             source = QuantizingTensorSource(base: source, dtype: dtype, modelType: metadata.architecture)
@@ -265,10 +267,12 @@ extension ModelLoader {
             let model = try encoder(config: metadata.config, source: source, quantization: quantization, pool: pool)
             let tokenizer = try SMMTokenizerCodec.bert(metadata.tokenizer, maxLength: min(metadata.maxLength, model.maxPositions))
             let pooling = metadata.defaultPooling.flatMap(Pooling.init(rawValue:)) ?? .mean
+            try CheckpointConsistency.checkTokenizer(tokenizer, modelVocabulary: model.vocabularySize)
             return .encoder(TextEncoder(model: model, tokenizer: tokenizer, defaultPooling: pooling))
         case .gpt2(let c):
             let model = try GPT2Model.load(shape: try gpt2Shape(c), source: source, quantization: quantization, pool: pool)
             let tokenizer = try SMMTokenizerCodec.gpt2(metadata.tokenizer)
+            try CheckpointConsistency.checkTokenizer(tokenizer, modelVocabulary: model.vocabularySize)
             return .decoder(TextGenerator(model: model, tokenizer: tokenizer))
         }
     }

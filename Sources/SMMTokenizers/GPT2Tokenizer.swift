@@ -93,8 +93,11 @@ public struct GPT2Tokenizer: Tokenizer {
             }
             var idToToken = [String?](repeating: nil, count: size)
             for (token, id) in vocabulary {
-                // Several tokens on one id is malformed; keep a deterministic choice.
-                if let existing = idToToken[id], existing < token { continue }
+                // Two tokens on one id would encode different text to the same token.
+                if let existing = idToToken[id] {
+                    let (a, b) = existing < token ? (existing, token) : (token, existing)
+                    throw TokenizerError.invalidFile(path: source, reason: "tokens \(debugQuote(a)) and \(debugQuote(b)) have the same id \(id)")
+                }
                 idToToken[id] = token
             }
             for token in addedTokens { idToToken[token.id] = token.content }

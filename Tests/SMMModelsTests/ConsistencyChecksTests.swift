@@ -1,0 +1,119 @@
+import Foundation
+import XCTest
+import SMMFormat
+import SMMTokenizers
+@testable import SMMModels
+
+/// Mismatched configs, tokenizers and weights are errors at load, and NaN weights are an error at
+/// run time, instead of a model that runs and answers wrongly.
+final class ConsistencyChecksTests: XCTestCase {
+    /// A copy of fixture model `name` in a scratch directory.
+    private func copy(_ name: String) throws -> URL {
+        let dir = try Fixtures.scratchDirectory(self, prefix: "consistency").appendingPathComponent(name)
+        try FileManager.default.copyItem(at: Fixtures.url("models/\(name)"), to: dir)
+        return dir
+    }
+
+    /// Rewrites `key: value` in the copy's config.json.
+    private func setConfig(_ dir: URL, _ key: String, _ value: Any) throws {
+        let url = dir.appendingPathComponent("config.json")
+        var config = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        config[key] = value
+        try JSONSerialization.data(withJSONObject: config).write(to: url)
+    }
+
+    /// Overwrites element 0 of F32 tensor `tensor` in the copy's model.safetensors with NaN.
+    private func poison(_ dir: URL, _ tensor: String) throws {
+        let url = dir.appendingPathComponent("model.safetensors")
+        var bytes = try Data(contentsOf: url)
+        let headerLength = Int(bytes.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) })
+        let header = try XCTUnwrap(JSONSerialization.jsonObject(with: bytes.subdata(in: 8..<(8 + headerLength))) as? [String: Any])
+        let entry = try XCTUnwrap(header[tensor] as? [String: Any], "\(tensor) in the checkpoint")
+        XCTAssertEqual(entry["dtype"] as? String, "F32")
+        let start = 8 + headerLength + (try XCTUnwrap((entry["data_offsets"] as? [Int])?.first))
+        let nan = Float.nan.bitPattern
+        for i in 0..<4 { bytes[start + i] = UInt8(truncatingIfNeeded: nan >> (8 * UInt32(i))) }
+        try bytes.write(to: url)
+    }
+
+    private func assertLoadFails(_ dir: URL, mentioning needle: String, line: UInt = #line) {
+        XCTAssertThrowsError(try ModelLoader.load(directory: dir), line: line) { error in
+            XCTAssertTrue("\(error)".contains(needle), "\(error)", line: line)
+        }
+    }
+
+    func testBlockIndexOfTensorNames() {
+        XCTAssertEqual(CheckpointConsistency.blockIndex("bert.encoder.layer.11.output.dense.weight"), 11)
+        XCTAssertEqual(CheckpointConsistency.blockIndex("distilbert.transformer.layer.3.ffn.lin1.weight"), 3)
+        XCTAssertEqual(CheckpointConsistency.blockIndex("transformer.h.0.attn.c_attn.weight"), 0)
+        XCTAssertEqual(CheckpointConsistency.blockIndex("h.7.ln_1.bias"), 7)
+        XCTAssertNil(CheckpointConsistency.blockIndex("bert.embeddings.word_embeddings.weight"))
+        XCTAssertNil(CheckpointConsistency.blockIndex("cls.predictions.transform.LayerNorm.weight"))
+        XCTAssertNil(CheckpointConsistency.blockIndex("transformer.wte.weight"))
+    }
+
+    func testConfigWithFewerLayersThanItsWeights() throws {
+        let bert = try copy("tiny-bert")
+        try setConfig(bert, "num_hidden_layers", 1)
+        assertLoadFails(bert, mentioning: "the checkpoint has 'bert.encoder.layer.1.")
+        assertLoadFails(bert, mentioning: "config.json declares 1 layer: the config and the weights do not match")
+        let gpt2 = try copy("tiny-gpt2")
+        try setConfig(gpt2, "n_layer", 1)
+        assertLoadFails(gpt2, mentioning: "'transformer.h.1.")
+    }
+
+    func testTokenizerLargerThanTheModel() throws {
+        let bert = try copy("tiny-bert")
+        let vocab = bert.appendingPathComponent("vocab.txt")
+        let tokens = try String(contentsOf: vocab, encoding: .utf8)
+        try (tokens + (0..<10).map { "extra\($0)\n" }.joined()).write(to: vocab, atomically: true, encoding: .utf8)
+        assertLoadFails(bert, mentioning: "the tokenizer has 2058 tokens but the model's vocabulary has 2048 rows")
+    }
+
+    func testGPT2TokensSharingAnID() {
+        XCTAssertThrowsError(try GPT2Tokenizer(vocabulary: ["a": 0, "b": 1, "c": 1], merges: [], specialTokens: [:])) {
+            XCTAssertTrue("\($0)".contains("tokens \"b\" and \"c\" have the same id 1"), "\($0)")
+        }
+    }
+
+    func testFileDTypeMustMatchItsTensors() throws {
+        func entry(_ name: String, _ dtype: DType) -> SMMTensorEntry {
+            SMMTensorEntry(name: name, dtype: dtype, shape: [2, 2], dataOffset: 0, byteLength: 4 * dtype.byteSize,
+                           quantization: .none)
+        }
+        let f32 = [entry("w", .f32), entry("b", .f32)]
+        XCTAssertNoThrow(try CheckpointConsistency.checkStorage(f32, dtype: .f32))
+        XCTAssertNoThrow(try CheckpointConsistency.checkStorage([entry("w", .f16), entry("b", .f32)], dtype: .f16))
+        XCTAssertNoThrow(try CheckpointConsistency.checkStorage(f32, dtype: .bf16), "a bf16 file may keep everything f32")
+        XCTAssertThrowsError(try CheckpointConsistency.checkStorage(f32, dtype: .int8)) {
+            XCTAssertTrue("\($0)".contains("the file says its weights are int8, but no tensor is stored as i8"), "\($0)")
+        }
+        XCTAssertThrowsError(try CheckpointConsistency.checkStorage([entry("w", .i8), entry("v", .f16)], dtype: .int8)) {
+            XCTAssertTrue("\($0)".contains("tensor 'v' is f16"), "\($0)")
+        }
+        XCTAssertThrowsError(try CheckpointConsistency.checkStorage([entry("w", .bf16)], dtype: .f32)) {
+            XCTAssertTrue("\($0)".contains("the file says its weights are f32, but tensor 'w' is bf16"), "\($0)")
+        }
+    }
+
+    func testNaNWeightsAreAnErrorNotAnAnswer() throws {
+        let bert = try copy("tiny-bert")
+        try poison(bert, "bert.encoder.layer.0.output.dense.weight")
+        guard case .encoder(let encoder) = try ModelLoader.load(directory: bert) else { return XCTFail("not an encoder") }
+        for run in [{ _ = try encoder.classify(["Oil prices tumble"]) }, { _ = try encoder.embed(["Oil prices tumble"]) }] {
+            XCTAssertThrowsError(try run()) {
+                XCTAssertEqual($0 as? ModelError, .nonFiniteOutput("hidden states"))
+            }
+        }
+
+        let gpt2 = try copy("tiny-gpt2")
+        try poison(gpt2, "transformer.h.0.mlp.c_proj.weight")
+        guard case .decoder(let generator) = try ModelLoader.load(directory: gpt2) else { return XCTFail("not a decoder") }
+        XCTAssertThrowsError(try generator.generate(prompt: "The market", options: GenerationOptions(maxNewTokens: 4))) {
+            XCTAssertEqual($0 as? ModelError, .nonFiniteOutput("hidden states"))
+        }
+        XCTAssertThrowsError(try generator.model.logits([5, 6, 7])) {
+            XCTAssertEqual($0 as? ModelError, .nonFiniteOutput("logits"))
+        }
+    }
+}
