@@ -128,7 +128,8 @@ public enum FormatError: Error, Sendable, Equatable, CustomStringConvertible, Lo
         case let .headerTooLarge(path, headerLength, limit):
             return "safetensors header of '\(path)' claims \(headerLength) bytes, more than the \(limit)-byte limit"
         case let .headerBeyondFile(path, headerLength, fileSize):
-            return "safetensors header of '\(path)' claims \(headerLength) bytes but the file has only \(fileSize) bytes (truncated or not a safetensors file)"
+            return "safetensors header of '\(path)' claims \(headerLength) bytes, which with its 8-byte length prefix "
+                + "does not fit in the file's \(fileSize) bytes (truncated or not a safetensors file)"
         case let .invalidHeader(path, reason):
             return "invalid safetensors header in '\(path)': \(reason)"
         case let .duplicateTensor(path, name):

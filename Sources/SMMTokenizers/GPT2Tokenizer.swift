@@ -556,9 +556,10 @@ public struct GPT2Tokenizer: Tokenizer {
     }
 }
 
-/// Quotes a string for an error message, escaping what would be invisible.
+/// Quotes a string for an error message, escaping what would be invisible, cut to 80 characters
+/// (a binary file's "line" can be kilobytes).
 private func debugQuote(_ s: String) -> String {
-    String(reflecting: s)
+    s.count > 80 ? String(reflecting: String(s.prefix(80))) + "… (\(s.utf8.count) bytes)" : String(reflecting: s)
 }
 
 /// Thrown while decoding `tokenizer.json` for content that is valid JSON but not usable.
