@@ -20,7 +20,7 @@ struct TokenizeCommand: AsyncParsableCommand {
         }
         for text in texts {
             let encoding = try tokenizer.encode(text)
-            if encoding.wasTruncated { warn("text truncated to \(encoding.ids.count) tokens: \(text.prefix(40))…") }
+            if encoding.wasTruncated { warnTruncated(text, maxLength: encoding.ids.count) }
             if input.json {
                 printLine(.object([("text", .string(text)), ("ids", .ints(encoding.ids)),
                                    ("tokens", .strings(encoding.tokens))]))
@@ -46,6 +46,11 @@ struct EmbedCommand: AsyncParsableCommand {
     func run() async throws {
         let texts = try input.read()
         let encoder = try await modelOptions.encoder(task: "embedding")
+        // `embed` truncates as `tokenize` does but does not say so; tokenizing first (cheap next to
+        // the model) finds the texts it cuts.
+        for (text, encoding) in zip(texts, try encoder.tokenize(texts)) where encoding.wasTruncated {
+            warnTruncated(text, maxLength: encoder.maxLength)
+        }
         let vectors = try encoder.embed(texts, pooling: pooling, normalize: !noNormalize)
         for (text, vector) in zip(texts, vectors) {
             if input.json {
@@ -71,7 +76,7 @@ struct ClassifyCommand: AsyncParsableCommand {
         let encoder = try await modelOptions.encoder(task: "classification")
         let results = try encoder.classify(texts)
         for r in results {
-            if r.truncated { warn("text truncated to \(encoder.maxLength) tokens: \(r.text.prefix(40))…") }
+            if r.truncated { warnTruncated(r.text, maxLength: encoder.maxLength) }
             if input.json {
                 printLine(.object([("text", .string(r.text)), ("label", .string(r.label)),
                                    ("score", .number(Double(r.score))), ("logits", .floats(r.logits))]))
@@ -80,4 +85,14 @@ struct ClassifyCommand: AsyncParsableCommand {
             }
         }
     }
+}
+
+/// The warning for a text the model only sees the first `maxLength` tokens of (stderr).
+func warnTruncated(_ text: String, maxLength: Int) {
+    warn(truncationWarning(text, maxLength: maxLength))
+}
+
+/// `text truncated to N tokens: <its first 40 characters>…`.
+func truncationWarning(_ text: String, maxLength: Int) -> String {
+    "text truncated to \(maxLength) tokens: \(text.prefix(40))…"
 }

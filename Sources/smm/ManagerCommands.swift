@@ -2,7 +2,10 @@
 // Each builds a SmartModelManager from the environment (plus --models-dir), calls it and prints.
 import ArgumentParser
 import Foundation
+import SMMFormat
 import SMMKernels
+import SMMModels
+import SMMTokenizers
 import SmartModelManager
 
 /// Options every manager command takes.
@@ -17,11 +20,23 @@ struct ManagerOptions: ParsableArguments {
     func makeManager() throws -> SmartModelManager {
         var configuration = try ManagerConfiguration.fromEnvironment()
         if let modelsDir {
-            guard !modelsDir.isEmpty else { throw CLIError("--models-dir is empty") }
+            try Self.checkModelsDirectory(modelsDir)
             configuration.modelsDirectory = URL(fileURLWithPath: modelsDir)
         }
         if verbose { configuration.logLevel = .debug }
         return try SmartModelManager(configuration: configuration)
+    }
+
+    /// Throws a `CLIError` naming `path` when `--models-dir` is empty, does not exist or is not a
+    /// directory (a mistyped folder would otherwise list every model as missing, or select none,
+    /// and exit 0).
+    static func checkModelsDirectory(_ path: String) throws {
+        guard !path.isEmpty else { throw CLIError("--models-dir is empty") }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw CLIError("--models-dir \(path) does not exist")
+        }
+        guard isDirectory.boolValue else { throw CLIError("--models-dir \(path) is not a directory") }
     }
 }
 
@@ -221,6 +236,14 @@ struct SentimentCommand: AsyncParsableCommand {
             }
         }
         let results = try await manager.sentiment(texts)
+        // The manager truncates long texts without saying so: tokenize them with the model's own
+        // tokenizer (as the engine loads it) to find those it cut.
+        if let id = results.first?.model, let info = try? await manager.modelInfo(id),
+           let tokenizer = try? Self.encoderTokenizer(path: info.availability.location.path) {
+            for text in texts where (try? tokenizer.encode(text))?.wasTruncated == true {
+                warnTruncated(text, maxLength: tokenizer.maxLength)
+            }
+        }
         if results.contains(where: \.weightsAreRandom) {
             warn("the model's weights are random: these labels are meaningless")
         }
@@ -243,6 +266,35 @@ struct SentimentCommand: AsyncParsableCommand {
                 print(line)
             }
         }
+    }
+}
+
+extension SentimentCommand {
+    /// The WordPiece tokenizer the engine runs the BERT or DistilBERT model at `path` with (a Hugging
+    /// Face directory or an `.smm` file), with the same `maxLength` as `ModelLoader` gives it: the
+    /// smaller of the model's positions and sentence-transformers' `max_seq_length` (directory) or
+    /// the file's `maxLength`. Nil for a GPT-2 model.
+    /// - Throws: what reading the config, the file or the vocabulary throws.
+    static func encoderTokenizer(path: String) throws -> BertTokenizer? {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw CLIError("model not found: \(path)")
+        }
+        if isDirectory.boolValue {
+            let directory = URL(fileURLWithPath: path)
+            let config = try ModelConfig.load(directory: directory)
+            if case .gpt2 = config { return nil }
+            var maxLength = config.maxPositions
+            if let data = try? Data(contentsOf: directory.appendingPathComponent("sentence_bert_config.json")),
+               let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+               let length = object["max_seq_length"] as? Int {
+                maxLength = min(length, maxLength)
+            }
+            return try BertTokenizer.load(directory: directory, doLowerCase: nil, maxLength: maxLength)
+        }
+        let metadata = try SMMFile(path: path).metadata
+        if case .gpt2 = metadata.config { return nil }
+        return try SMMTokenizerCodec.bert(metadata.tokenizer, maxLength: min(metadata.maxLength, metadata.config.maxPositions))
     }
 }
 
