@@ -20,7 +20,7 @@ struct QualityCommand: AsyncParsableCommand {
     var model: String
 
     @Option(help: "Comma-separated dtypes to quantize MODEL to at load and compare (default: f16,bf16,int8).")
-    var dtypes: String = "f16,bf16,int8"
+    var dtypes: String?
 
     @Option(help: "Compare this model (a directory or .smm file, e.g. a converted int8 file) instead of --dtypes.")
     var candidate: String?
@@ -29,6 +29,38 @@ struct QualityCommand: AsyncParsableCommand {
     var threads: Int?
 
     @OptionGroup var input: TextInputOptions
+
+    /// The dtypes compared when neither `--dtypes` nor `--candidate` is given.
+    static let defaultDTypes: [SMMStorageDType] = [.f16, .bf16, .int8]
+
+    func validate() throws {
+        if candidate != nil && dtypes != nil {
+            throw ValidationError("--candidate and --dtypes cannot be used together: --candidate compares one model "
+                                  + "file, --dtypes quantizes MODEL at load")
+        }
+        if let dtypes { _ = try Self.parseDTypes(dtypes) }
+    }
+
+    /// The dtypes of a `--dtypes` list: comma-separated f16, bf16 or int8, each once.
+    /// - Throws: `ValidationError` for an empty list or entry, an unknown dtype (f32 included: it is
+    ///   the reference) or a repeated one.
+    static func parseDTypes(_ list: String) throws -> [SMMStorageDType] {
+        let names = list.split(separator: ",", omittingEmptySubsequences: false)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+        guard names.contains(where: { !$0.isEmpty }) else {
+            throw ValidationError("--dtypes is empty: give one or more of f16, bf16, int8, comma-separated")
+        }
+        var dtypes: [SMMStorageDType] = []
+        for name in names {
+            guard !name.isEmpty else { throw ValidationError("--dtypes '\(list)' has an empty entry") }
+            guard let dtype = SMMStorageDType(rawValue: name), dtype != .f32 else {
+                throw ValidationError("--dtypes: '\(name)' is not one of f16, bf16, int8")
+            }
+            guard !dtypes.contains(dtype) else { throw ValidationError("--dtypes lists '\(name)' twice") }
+            dtypes.append(dtype)
+        }
+        return dtypes
+    }
 
     func run() async throws {
         if let threads {
@@ -45,11 +77,8 @@ struct QualityCommand: AsyncParsableCommand {
         if let candidate {
             candidates.append((URL(fileURLWithPath: candidate).lastPathComponent, { try ModelLoader.load(path: candidate) }))
         } else {
-            for name in dtypes.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
-                guard let dtype = SMMStorageDType(rawValue: name), dtype != .f32 else {
-                    throw CLIError("--dtypes: '\(name)' is not one of f16, bf16, int8")
-                }
-                candidates.append((name, { try ModelLoader.load(path: model, dtype: dtype) }))
+            for dtype in try dtypes.map(Self.parseDTypes) ?? Self.defaultDTypes {
+                candidates.append((dtype.rawValue, { try ModelLoader.load(path: model, dtype: dtype) }))
             }
         }
         if !input.json {
