@@ -139,6 +139,14 @@ public final class TextGenerator: Sendable {
     /// stops when the consumer stops iterating.
     public func stream(prompt: String, options: GenerationOptions = GenerationOptions())
         -> AsyncThrowingStream<String, Error> {
+        stream(prompt: prompt, options: options, onFinish: { _ in })
+    }
+
+    /// Like `stream(prompt:options:)`, and hands the whole result (text, ids, why it stopped,
+    /// timings) to `onFinish`, on the generating thread, just before the stream finishes: when the
+    /// consumer's loop runs to the end, `onFinish` has run. Not called when generation throws.
+    public func stream(prompt: String, options: GenerationOptions = GenerationOptions(),
+                       onFinish: @escaping @Sendable (GenerationResult) -> Void) -> AsyncThrowingStream<String, Error> {
         let (stream, continuation) = AsyncThrowingStream<String, Error>.makeStream()
         let cancelled = CancellationFlag()
         continuation.onTermination = { _ in cancelled.cancel() }
@@ -146,8 +154,9 @@ public final class TextGenerator: Sendable {
             do {
                 let start = ContinuousClock.now
                 let ids = try self.encodePrompt(prompt)
-                _ = try self.run(promptIDs: ids, options: options, start: start, decodeText: true,
-                                 onText: { continuation.yield($0) }, isCancelled: { cancelled.isCancelled })
+                let result = try self.run(promptIDs: ids, options: options, start: start, decodeText: true,
+                                          onText: { continuation.yield($0) }, isCancelled: { cancelled.isCancelled })
+                onFinish(result)
                 continuation.finish()
             } catch {
                 continuation.finish(throwing: error)
