@@ -43,6 +43,9 @@ let package = Package(
         .testTarget(name: "SMMFormatTests", dependencies: ["SMMFormat"]),
         .testTarget(name: "SMMModelsTests", dependencies: ["SMMModels", "SMMFormat", "SMMKernels", "SMMTokenizers"]),
         .testTarget(name: "SmartModelManagerTests", dependencies: ["SmartModelManager"]),
+        // The `smm` CLI's own logic (input splitting, option checks, generate's stop reporting),
+        // through `@testable import smm`.
+        .testTarget(name: "SMMCommandTests", dependencies: ["smm", "SMMModels", "SmartModelManager"]),
     ],
     swiftLanguageModes: [.v6]
 )
