@@ -325,23 +325,92 @@ public struct SMMFileWriter {
     /// The prefix of the temporary files `write(to:)` uses for `url` in this process
     /// (`.<name>.partial-<pid>-`), in `url`'s directory: an interrupted writer's leftovers.
     public static func temporaryFilePrefix(for url: URL) -> String {
-        "." + url.lastPathComponent + ".partial-\(getpid())-"
+        temporaryFilePrefix(for: url, pid: getpid())
+    }
+
+    /// `.<name>.partial-<pid>-`: the prefix of the temporary files process `pid` writes for `url`.
+    static func temporaryFilePrefix(for url: URL, pid: pid_t) -> String {
+        "." + url.lastPathComponent + ".partial-\(pid)-"
+    }
+
+    /// Removes the temporary files other writers of `url` left behind when they were killed
+    /// (`SIGKILL`, a crash, a power cut): regular files in `url`'s directory named exactly
+    /// `.<name>.partial-<pid>-<number>` whose process no longer exists. Files of a live process
+    /// (this one included), of another destination, or of a process that cannot be checked are kept.
+    /// - Returns: the names removed.
+    @discardableResult
+    public static func removeStaleTemporaryFiles(for url: URL) -> [String] {
+        let directory = url.deletingLastPathComponent().path
+        let prefix = "." + url.lastPathComponent + ".partial-"
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.isEmpty ? "." : directory) else {
+            return []
+        }
+        var removed: [String] = []
+        for name in names where name.hasPrefix(prefix) {
+            let rest = name.dropFirst(prefix.count).split(separator: "-", omittingEmptySubsequences: false)
+            guard rest.count == 2, !rest[1].isEmpty, rest[1].allSatisfy(\.isASCII), rest[1].allSatisfy(\.isNumber),
+                  let pid = pid_t(rest[0]), pid > 0, pid != getpid() else { continue }
+            // ESRCH: no such process. EPERM (another user's live process) or success: keep.
+            guard kill(pid, 0) != 0, errno == ESRCH else { continue }
+            let path = (directory.isEmpty ? "." : directory) + "/" + name
+            var info = stat()
+            guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+            if unlink(path) == 0 { removed.append(name) }
+        }
+        return removed
+    }
+
+    /// Throws unless `write(to:overwrite:)` may write `url`: nothing is there, or (with `overwrite`)
+    /// a regular file, a symbolic link to one or a dangling link (replaced, not followed). A
+    /// directory, a device, a FIFO, a socket or a link to one of those is never replaced.
+    /// - Throws: `FormatError.writeFailed` ("it is a directory", "it exists and is not a regular
+    ///   file"), `.outputExists` when something is there and `overwrite` is false.
+    public static func checkDestination(_ url: URL, overwrite: Bool) throws {
+        let path = url.path
+        var link = stat()
+        guard lstat(path, &link) == 0 else { return }  // nothing there (or unreachable: open reports it)
+        var info = link
+        if (link.st_mode & S_IFMT) == S_IFLNK, stat(path, &info) != 0 {
+            info = link  // a dangling link: replaced like a file
+        }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG, S_IFLNK:
+            break
+        case S_IFDIR:
+            throw FormatError.writeFailed(path: path, reason: "it is a directory")
+        case let kind:
+            let what: String
+            switch kind {
+            case S_IFCHR: what = "a character device"
+            case S_IFBLK: what = "a block device"
+            case S_IFIFO: what = "a FIFO"
+            case S_IFSOCK: what = "a socket"
+            default: what = "not a file"
+            }
+            let via = (link.st_mode & S_IFMT) == S_IFLNK ? "a symbolic link to " : ""
+            throw FormatError.writeFailed(path: path, reason: "it exists and is not a regular file (\(via)\(what)); "
+                + "it is left as it is")
+        }
+        if !overwrite { throw FormatError.outputExists(path: path) }
     }
 
     /// Writes the file to `url` atomically: into a temporary file in the same directory, fsynced,
-    /// then renamed over `url`. Without `overwrite`, an existing `url` is an error (checked first,
-    /// and again atomically when publishing). The temporary file is removed on any error.
+    /// checked by `validate` when given, then renamed over `url`. Without `overwrite`, an existing
+    /// `url` is an error (checked first, and again atomically when publishing); with it, only a
+    /// regular file (or a link to one) is replaced (`checkDestination`). Temporary files that killed
+    /// writers of `url` left behind are removed first (`removeStaleTemporaryFiles`). The temporary
+    /// file is removed on any error, so a failed write or validation leaves `url` as it was.
+    /// - Parameter validate: called with the complete, fsynced temporary file before it is
+    ///   published (e.g. to load it as a reader would); what it throws aborts the write and is rethrown.
     /// - Returns: the header written.
-    /// - Throws: `FormatError.outputExists`, `.writeFailed`, or whatever a tensor's fill throws.
+    /// - Throws: `FormatError.outputExists`, `.writeFailed`, whatever a tensor's fill or `validate` throws.
     @discardableResult
     public func write(to url: URL, overwrite: Bool = false,
-                      progress: ((SMMWriteProgress) -> Void)? = nil) throws -> SMMFileHeader {
+                      progress: ((SMMWriteProgress) -> Void)? = nil,
+                      validate: ((URL) throws -> Void)? = nil) throws -> SMMFileHeader {
         let destination = url.path
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: destination, isDirectory: &isDirectory) {
-            if isDirectory.boolValue { throw FormatError.writeFailed(path: destination, reason: "it is a directory") }
-            if !overwrite { throw FormatError.outputExists(path: destination) }
-        }
+        try SMMFileWriter.checkDestination(url, overwrite: overwrite)
+        SMMFileWriter.removeStaleTemporaryFiles(for: url)
         let layout = try layout(path: destination)
         let directory = url.deletingLastPathComponent().path
         let temporary = (directory.isEmpty ? "." : directory) + "/" + SMMFileWriter.temporaryFilePrefix(for: url)
@@ -379,8 +448,11 @@ public struct SMMFileWriter {
         guard fsync(fd) == 0 else { throw fail("fsync of the temporary file failed") }
         isOpen = false
         guard close(fd) == 0 else { throw fail("closing the temporary file failed") }
+        try validate?(URL(fileURLWithPath: temporary))
 
         if overwrite {
+            // Again, now: what is there may have changed while the file was written and checked.
+            try SMMFileWriter.checkDestination(url, overwrite: true)
             guard rename(temporary, destination) == 0 else { throw fail("renaming '\(temporary)' to the destination failed") }
         } else if link(temporary, destination) == 0 {
             unlink(temporary)
