@@ -2,7 +2,15 @@
 // weights (single or sharded), tokenizer files and sentence-transformers settings are read, the
 // tokenizer is rebuilt from what will be stored and checked to tokenize like the original, every
 // source file is hashed (SHA-256) for provenance, and the tensors are streamed to the writer one at
-// a time in the chosen storage dtype.
+// a time in the chosen storage dtype. The complete temporary file is loaded as a user would load it
+// before it is published: a source whose config and weights disagree is refused, not written.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Foundation
 import SMMFormat
 import SMMKernels
@@ -91,15 +99,22 @@ public enum ModelConverter {
         /// Record the SHA-256 of every source file in the provenance (reads them all once more).
         /// When false, the source files are listed with their sizes and an empty checksum.
         public var hashSources: Bool
+        /// Extra checks of the converted file before it is published (`smm-convert --verify`):
+        /// called with the complete temporary file, opened, and the model loaded from it. What it
+        /// throws fails the conversion, leaving the output path as it was.
+        public var validate: ((_ file: SMMFile, _ model: LoadedModel) throws -> Void)?
 
-        /// Makes settings; by default f32, no overwrite, an XXH64 body checksum and hashed sources.
+        /// Makes settings; by default f32, no overwrite, an XXH64 body checksum, hashed sources and
+        /// no checks beyond loading the converted model.
         public init(dtype: SMMStorageDType = .f32, overwrite: Bool = false, checksum: SMMChecksumKind = .xxh64,
-                    hashSources: Bool = true, progress: ((SMMWriteProgress) -> Void)? = nil) {
+                    hashSources: Bool = true, progress: ((SMMWriteProgress) -> Void)? = nil,
+                    validate: ((_ file: SMMFile, _ model: LoadedModel) throws -> Void)? = nil) {
             self.dtype = dtype
             self.overwrite = overwrite
             self.checksum = checksum
             self.hashSources = hashSources
             self.progress = progress
+            self.validate = validate
         }
     }
 
@@ -217,15 +232,25 @@ public enum ModelConverter {
     // MARK: - Conversion
 
     /// Converts the model in `directory` to an `.smm` file at `output` (atomically).
-    /// - Throws: `FormatError` (unreadable source, existing output without `overwrite`, write
-    ///   errors), `TokenizerError`, `ModelError`.
+    ///
+    /// Before anything is written, the output path is checked (`SMMFileWriter.checkDestination`;
+    /// never one of the source's own files) and the checkpoint must not hold blocks the config does
+    /// not have. Every float tensor must be finite (and, stored as f16, within its range). The
+    /// complete temporary file is then loaded exactly as a user would load it, and checked by
+    /// `options.validate`; only a file that loads is published, so a config that does not match
+    /// its weights (vocabulary or position counts, a missing tensor, a wrong shape or dtype) fails
+    /// here instead of at the user's first load.
+    /// - Throws: `FormatError` (unreadable source, an output path that exists without `overwrite`,
+    ///   is not a regular file or is a source file, write errors), `TokenizerError`, `ModelError`
+    ///   (`unsupportedModel`: non-finite values, layers beyond the config, a converted model that
+    ///   would not load), whatever `options.validate` throws.
     @discardableResult
     public static func convert(directory: URL, to output: URL, options: Options = Options()) throws -> Report {
-        if !options.overwrite, FileManager.default.fileExists(atPath: output.path) {
-            throw FormatError.outputExists(path: output.path)
-        }
-        let metadata = try metadata(directory: directory, dtype: options.dtype, hashSources: options.hashSources)
+        try checkOutput(output, source: directory, overwrite: options.overwrite)
+        let config = try ModelConfig.load(contentsOf: directory.appendingPathComponent("config.json"))
         let checkpoint = try Checkpoint.open(directory: directory)
+        try CheckpointConsistency.checkLayers(checkpoint.names, config: config)
+        let metadata = try metadata(directory: directory, dtype: options.dtype, hashSources: options.hashSources)
         let modelType = metadata.architecture
         var writer = SMMFileWriter(metadata: metadata)
         writer.checksumKind = options.checksum
@@ -239,6 +264,12 @@ public enum ModelConverter {
                 }
                 continue
             }
+            // The tensor as f32, checked finite.
+            func finiteFloats() throws -> [Float] {
+                let floats = try view.floats()
+                try floats.withUnsafeBufferPointer { try checkFinite($0, tensor: name, source: view.dtype) }
+                return floats
+            }
             let plan = storagePlan(name: name, shape: shape, dtype: options.dtype, modelType: modelType)
             switch plan.dtype {
             case .i8:
@@ -249,13 +280,14 @@ public enum ModelConverter {
                 let axis = plan.axis
                 writer.add(name: name, dtype: .i8, shape: shape,
                            quantization: .int8PerChannel(axis: axis, scaleTensor: scaleName)) { out in
-                    let floats = try view.floats()
+                    let floats = try finiteFloats()
                     floats.withUnsafeBufferPointer { src in
                         let scales = SMMQuantizer.int8Scales(src.baseAddress!, shape: shape, axis: axis)
                         SMMQuantizer.quantizeInt8(src.baseAddress!, shape: shape, axis: axis, scales: scales,
                                                   into: out.baseAddress!.assumingMemoryBound(to: Int8.self))
                     }
                 }
+                // Written right after the tensor, whose fill has checked the values.
                 writer.add(name: scaleName, dtype: .f32, shape: [shape[axis]]) { out in
                     let floats = try view.floats()
                     let scales = floats.withUnsafeBufferPointer {
@@ -266,13 +298,16 @@ public enum ModelConverter {
             case .f16, .bf16:
                 let dtype = plan.dtype
                 writer.add(name: name, dtype: dtype, shape: shape) { out in
-                    let floats = try view.floats()
-                    floats.withUnsafeBufferPointer { SMMFileWriter.encode($0, as: dtype, into: out) }
+                    let floats = try finiteFloats()
+                    try floats.withUnsafeBufferPointer { src in
+                        SMMFileWriter.encode(src, as: dtype, into: out)
+                        try checkEncodedRange(src, encoded: UnsafeRawBufferPointer(out), as: dtype, tensor: name)
+                    }
                 }
             case .f32 where plan.packedPanels:
                 let axis = plan.axis
                 writer.add(name: name, dtype: .f32, shape: shape, quantization: .packedPanels(axis: axis)) { out in
-                    let floats = try view.floats()
+                    let floats = try finiteFloats()
                     floats.withUnsafeBufferPointer {
                         SMMPanelLayout.pack($0.baseAddress!, shape: shape, axis: axis,
                                             into: out.baseAddress!.assumingMemoryBound(to: Float.self))
@@ -283,86 +318,161 @@ public enum ModelConverter {
                     #if _endian(little)
                     if view.dtype == .f32 {
                         view.withBytes { out.copyMemory(from: $0) }
+                        // The writer's buffer is 64-byte aligned: scan the copy as floats.
+                        let copied = UnsafeBufferPointer(start: out.baseAddress?.assumingMemoryBound(to: Float.self),
+                                                         count: out.count / 4)
+                        try checkFinite(copied, tensor: name, source: .f32)
                         return
                     }
                     #endif
-                    let floats = try view.floats()
+                    let floats = try finiteFloats()
                     floats.withUnsafeBufferPointer { SMMFileWriter.encode($0, as: .f32, into: out) }
                 }
             }
         }
-        let header = try writer.write(to: output, overwrite: options.overwrite, progress: options.progress)
+        let header = try writer.write(to: output, overwrite: options.overwrite, progress: options.progress,
+                                      validate: { temporary in
+            // Load the file as a user would: what does not load is never published.
+            let file: SMMFile
+            let model: LoadedModel
+            do {
+                file = try SMMFile(path: temporary.path)
+                model = try ModelLoader.load(file: file)
+            } catch {
+                let reason = "\(error)".replacingOccurrences(of: "'\(temporary.path)'", with: "the converted file")
+                    .replacingOccurrences(of: temporary.path, with: "the converted file")
+                throw ModelError.unsupportedModel("the converted model would not load, so '\(output.path)' was not "
+                    + "written: \(reason)")
+            }
+            try options.validate?(file, model)
+        })
         return Report(output: output.path, header: header, metadata: metadata, tensorCount: writer.tensors.count,
                       sourceWeightBytes: checkpoint.byteCount)
     }
 
+    /// Throws unless `output` may be written: `SMMFileWriter.checkDestination`, and never a file of
+    /// the `source` directory itself (same device and inode, so hard and symbolic links count).
+    static func checkOutput(_ output: URL, source: URL, overwrite: Bool) throws {
+        var target = stat()
+        if stat(output.path, &target) == 0 {
+            let fm = FileManager.default
+            let names = ((try? fm.contentsOfDirectory(atPath: source.path)) ?? []).sorted() + ["1_Pooling/config.json"]
+            for name in names {
+                var info = stat()
+                guard stat(source.appendingPathComponent(name).path, &info) == 0,
+                      (info.st_mode & S_IFMT) == S_IFREG,
+                      info.st_dev == target.st_dev, info.st_ino == target.st_ino else { continue }
+                throw FormatError.writeFailed(path: output.path, reason: "it is the source's own \(name); "
+                    + "write the .smm file to another path")
+            }
+        }
+        try SMMFileWriter.checkDestination(output, overwrite: overwrite)
+    }
+
+    /// Throws when `values` (tensor `name`, read from `source` dtype) hold a NaN or an infinity:
+    /// a model with one computes garbage (NaN outputs) for every input that reaches it.
+    /// - Throws: `ModelError.unsupportedModel` naming the tensor, the value and its element index.
+    static func checkFinite(_ values: UnsafeBufferPointer<Float>, tensor name: String, source: DType) throws {
+        // A branch-free pass first (vectorizes); the index is looked for only when there is one.
+        var exponents: UInt32 = 0
+        for v in values { exponents = max(exponents, v.bitPattern & 0x7F80_0000) }
+        guard exponents == 0x7F80_0000, let i = values.firstIndex(where: { !$0.isFinite }) else { return }
+        let value = values[i]
+        let shown = value.isNaN ? "nan" : (value < 0 ? "-inf" : "inf")
+        let converted = source == .f64 && !value.isNaN ? " (an f64 value beyond f32's range)" : ""
+        throw ModelError.unsupportedModel("tensor '\(name)' has a non-finite value (\(shown)) at element \(i)\(converted); "
+            + "the checkpoint is corrupt or was saved after training diverged")
+    }
+
+    /// Throws when a finite value of `values` became an infinity stored as `dtype` (f16's largest
+    /// finite value is 65504; bf16 has f32's range but rounds up near its edge).
+    /// - Throws: `ModelError.unsupportedModel` naming the tensor, the value and its element index.
+    static func checkEncodedRange(_ values: UnsafeBufferPointer<Float>, encoded: UnsafeRawBufferPointer, as dtype: DType,
+                                  tensor name: String) throws {
+        let mask: UInt16 = dtype == .f16 ? 0x7C00 : 0x7F80
+        guard dtype == .f16 || dtype == .bf16, encoded.count >= 2 * values.count else { return }
+        var exponents: UInt16 = 0
+        for i in 0..<values.count {
+            exponents = max(exponents, UInt16(littleEndian: encoded.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) & mask)
+        }
+        guard exponents == mask else { return }
+        let dtypeName = dtype == .f16 ? "f16" : "bf16"
+        for i in 0..<values.count
+        where UInt16(littleEndian: encoded.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) & mask == mask {
+            let largest = dtype == .f16 ? "65504" : "about 3.39e38"
+            throw ModelError.unsupportedModel("tensor '\(name)' has the value \(values[i]) at element \(i), beyond "
+                + "\(dtypeName)'s range (largest finite value \(largest)); convert with another --dtype "
+                + "(bf16 or f32)")
+        }
+    }
+
     // MARK: - Comparison
 
-    /// How a converted model's outputs compare with its source directory's.
+    /// How a converted model's outputs compare with its source directory's: one output kind, the
+    /// figures of `QuantizationQuality.compare` plus what `smm-convert --verify` checks.
     public struct Comparison: Sendable {
         /// `embeddings`, `logits` (classification) or `lm-logits` (GPT-2).
         public var output: String
         /// Number of vectors compared.
         public var vectors: Int
-        /// Largest absolute difference of any element.
+        /// Largest absolute difference of any element; infinity when an output is not finite.
         public var maxAbsDiff: Float
-        /// Smallest cosine similarity of a pair of vectors.
+        /// Smallest cosine similarity of a pair of vectors; 0 when an output is not finite.
         public var minCosine: Double
         /// For classification: whether every text got the same label.
         public var labelsEqual: Bool?
         /// Whether every text tokenized the same.
         public var tokenizationEqual: Bool
+        /// The comparison these figures come from (mean 1 − cosine, worst text, arg max agreement).
+        public var quality: QuantizationQuality
     }
 
-    /// Runs both models on `texts` (default: a built-in set) and compares their outputs:
-    /// embeddings and (when there is a head) classification logits for encoders, next-token logits
-    /// for GPT-2.
+    /// Runs both models on `texts` (default: a built-in set) and compares their outputs with
+    /// `QuantizationQuality.compare` (`a` as the reference): the default-pooled embeddings and
+    /// (when both have a head) classification logits for encoders, next-token logits for GPT-2.
+    /// - Throws: `ModelError.invalidInput` when the models differ in kind, head or output size, or
+    ///   no text has a token; errors of the models.
     public static func compare(_ a: LoadedModel, _ b: LoadedModel, texts: [String]? = nil) throws -> [Comparison] {
         let texts = texts ?? probeTexts.filter { !$0.isEmpty }
         switch (a, b) {
         case let (.encoder(x), .encoder(y)):
             let sameTokens = try texts.allSatisfy { try x.tokenizer.encode($0).ids == y.tokenizer.encode($0).ids }
-            var results = [measure("embeddings", try x.embed(texts), try y.embed(texts), sameTokens)]
+            var results = [comparison("embeddings", try QuantizationQuality.compare(
+                reference: .encoder(withoutHead(x)), candidate: .encoder(withoutHead(y)), texts: texts), sameTokens)]
             if x.model.hasClassifier && y.model.hasClassifier {
-                let cx = try x.classify(texts), cy = try y.classify(texts)
-                var c = measure("logits", cx.map(\.logits), cy.map(\.logits), sameTokens)
-                c.labelsEqual = zip(cx, cy).allSatisfy { $0.label == $1.label }
+                var c = comparison("logits", try QuantizationQuality.compare(reference: a, candidate: b, texts: texts),
+                                   sameTokens)
+                c.labelsEqual = x.model.labels == y.model.labels && c.quality.argmaxAgreement == c.vectors
                 results.append(c)
             }
             return results
         case let (.decoder(x), .decoder(y)):
-            var rowsA: [[Float]] = [], rowsB: [[Float]] = []
-            var sameTokens = true
-            for text in texts {
-                let ids = x.tokenizer.encodeIDs(text), idsB = y.tokenizer.encodeIDs(text)
-                sameTokens = sameTokens && ids == idsB
-                let prompt = Array(ids.prefix(x.model.contextLength))
-                guard !prompt.isEmpty else { continue }
-                rowsA += try x.model.logits(prompt)
-                rowsB += try y.model.logits(prompt)
-            }
-            return [measure("lm-logits", rowsA, rowsB, sameTokens)]
+            let sameTokens = texts.allSatisfy { x.tokenizer.encodeIDs($0) == y.tokenizer.encodeIDs($0) }
+            return [comparison("lm-logits", try QuantizationQuality.compare(reference: a, candidate: b, texts: texts),
+                               sameTokens)]
         default:
-            throw ModelError.unsupportedModel("cannot compare an encoder with a decoder")
+            throw ModelError.invalidInput("cannot compare a \(a.modelType) model with a \(b.modelType) model")
         }
     }
 
-    static func measure(_ output: String, _ a: [[Float]], _ b: [[Float]], _ sameTokens: Bool) -> Comparison {
-        var maxDiff: Float = a.count == b.count ? 0 : .infinity
-        var minCos = a.count == b.count ? 1.0 : 0
-        for (u, v) in zip(a, b) {
-            guard u.count == v.count else { maxDiff = .infinity; minCos = 0; continue }
-            var dot = 0.0, nu = 0.0, nv = 0.0
-            for i in u.indices {
-                maxDiff = max(maxDiff, abs(u[i] - v[i]))
-                dot += Double(u[i]) * Double(v[i])
-                nu += Double(u[i]) * Double(u[i])
-                nv += Double(v[i]) * Double(v[i])
-            }
-            let cos = nu > 0 && nv > 0 ? dot / (nu.squareRoot() * nv.squareRoot()) : (nu == nv ? 1 : 0)
-            minCos = min(minCos, cos)
-        }
-        return Comparison(output: output, vectors: a.count, maxAbsDiff: maxDiff, minCosine: minCos, labelsEqual: nil,
-                          tokenizationEqual: sameTokens)
+    /// `encoder` without its classification head (sharing its weights), so that
+    /// `QuantizationQuality.compare` compares its embeddings.
+    static func withoutHead(_ encoder: TextEncoder) -> TextEncoder {
+        guard encoder.model.hasClassifier else { return encoder }
+        let m = encoder.model
+        return TextEncoder(model: EncoderModel(architecture: m.architecture, encoder: m.encoder, classifier: nil,
+                                               labels: [], pool: m.pool),
+                           tokenizer: encoder.tokenizer, defaultPooling: encoder.defaultPooling, maxBatch: encoder.maxBatch)
+    }
+
+    /// `quality` as a `Comparison`. A NaN or infinite output makes some cosine NaN, which
+    /// `QuantizationQuality` skips when taking the minimum but not in the mean: reported as an
+    /// infinite difference and a cosine of 0, never as a match.
+    static func comparison(_ output: String, _ quality: QuantizationQuality, _ sameTokens: Bool) -> Comparison {
+        let finite = quality.meanOneMinusCosine.isFinite && quality.worstCosine.isFinite && quality.maxAbsDifference.isFinite
+        return Comparison(output: output, vectors: quality.vectors,
+                          maxAbsDiff: finite ? Float(quality.maxAbsDifference) : .infinity,
+                          minCosine: finite ? quality.worstCosine : 0, labelsEqual: nil,
+                          tokenizationEqual: sameTokens, quality: quality)
     }
 }
