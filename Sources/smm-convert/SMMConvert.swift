@@ -18,7 +18,9 @@ struct SMMConvert: ParsableCommand {
         abstract: "Convert a Hugging Face model directory (bert, distilbert, gpt2) to one .smm file.",
         discussion: """
             Reads config.json, the safetensors weights (single or sharded) and the tokenizer files, and \
-            writes OUT atomically (a temporary file in OUT's directory, renamed when complete). With \
+            writes OUT atomically (a temporary file in OUT's directory, loaded as a user would load it, \
+            then renamed): a source whose config and weights disagree, or with NaN or infinite weights, \
+            is refused and OUT left as it was. With \
             --dtype f16, bf16 or int8, weight matrices are stored in that type (int8: symmetric, one \
             scale per output channel); biases, LayerNorm and small matrices stay f32.
             """,
@@ -36,7 +38,7 @@ struct SMMConvert: ParsableCommand {
     @Flag(help: "Overwrite the output file if it exists.")
     var force = false
 
-    @Flag(help: "Re-read the written file, check its checksums, and compare its outputs with the directory's.")
+    @Flag(help: "Before publishing OUT, check the converted file's checksums and compare its outputs with the directory's; OUT is left as it was when that fails.")
     var verify = false
 
     @Flag(help: "Store a SHA-256 body checksum instead of XXH64 (slower to verify).")
@@ -59,10 +61,18 @@ struct SMMConvert: ParsableCommand {
         defer { interrupts.forEach { $0.cancel() } }
         let start = ContinuousClock.now
         let progress = ProgressLine(enabled: !quiet && isatty(STDERR_FILENO) == 1)
+        // --verify runs on the complete temporary file, before it replaces anything: a file that
+        // fails it is never published.
+        let check: ((SMMFile, LoadedModel) throws -> Void)? = verify
+            ? { file, converted in
+                progress.finish()
+                try runVerify(source: source, file: file, converted: converted)
+            }
+            : nil
         let report = try ModelConverter.convert(
             directory: source, to: destination,
             options: ModelConverter.Options(dtype: dtype, overwrite: force, checksum: sha256 ? .sha256 : .xxh64,
-                                            progress: { progress.update($0) }))
+                                            progress: { progress.update($0) }, validate: check))
         progress.finish()
         let seconds = (ContinuousClock.now - start).seconds
         if !quiet {
@@ -73,33 +83,52 @@ struct SMMConvert: ParsableCommand {
                 + "in \(String(format: "%.2f", seconds)) s")
             print("body checksum: \(report.header.checksumKind?.name ?? "?") \(report.header.bodyChecksumHex)")
         }
-        if verify { try runVerify(source: source, file: destination) }
     }
 
-    private func runVerify(source: URL, file: URL) throws {
-        let smm = try SMMFile(path: file.path, options: SMMFileReadOptions(verifyBody: true))
+    /// Checks the converted (not yet published) `file`: its checksums, then `converted`'s outputs
+    /// against the source directory's.
+    /// - Throws: `ConversionFailure` listing what failed.
+    private func runVerify(source: URL, file: SMMFile, converted: LoadedModel) throws {
+        do {
+            try file.verifyBody()
+        } catch {
+            throw ConversionFailure("verification failed, \(output) was not written: \(error)")
+        }
         if !quiet { print("verify: checksums OK (header, metadata and tensor table, body)") }
         let original = try ModelLoader.load(directory: source)
-        let converted = try ModelLoader.load(file: smm)
-        let results = try ModelConverter.compare(original, converted)
+        let results: [ModelConverter.Comparison]
+        do {
+            results = try ModelConverter.compare(original, converted)
+        } catch {
+            throw ConversionFailure("verification failed, \(output) was not written: \(error)")
+        }
         var failures: [String] = []
         for r in results {
             if !quiet {
-                var line = "verify: \(r.output) of \(r.vectors) texts: max |diff| \(String(format: "%.3g", r.maxAbsDiff)), "
+                var line = "verify: \(r.output) of \(r.vectors) vectors: max |diff| \(String(format: "%.3g", r.maxAbsDiff)), "
                     + "min cosine \(String(format: "%.6f", r.minCosine))"
                 if let labels = r.labelsEqual { line += labels ? ", same labels" : ", LABELS DIFFER" }
                 print(line)
             }
             if !r.tokenizationEqual { failures.append("the tokenizer gives different ids") }
-            if !r.maxAbsDiff.isFinite { failures.append("\(r.output) differ in shape or are not finite") }
+            if !r.maxAbsDiff.isFinite { failures.append("\(r.output) are not finite") }
             if dtype == .f32, r.maxAbsDiff > 1e-5 { failures.append("f32 \(r.output) differ by \(r.maxAbsDiff)") }
-            if r.minCosine < 0.99 { failures.append("\(r.output) cosine \(r.minCosine) is below 0.99") }
+            if !(r.minCosine >= 0.99) { failures.append("\(r.output) cosine \(r.minCosine) is below 0.99") }
         }
         guard failures.isEmpty else {
-            throw ValidationError("verification failed: " + failures.joined(separator: "; "))
+            throw ConversionFailure("verification failed, \(output) was not written: " + failures.joined(separator: "; "))
         }
         if !quiet { print("verify: OK") }
     }
+}
+
+/// A conversion that cannot go on: printed as `Error: <description>`, exit status 1 (not the usage
+/// error status 64 of `ValidationError`, which also prints the usage text).
+struct ConversionFailure: Error, CustomStringConvertible {
+    /// What went wrong.
+    let description: String
+
+    init(_ description: String) { self.description = description }
 }
 
 extension SMMStorageDType: ExpressibleByArgument {}
