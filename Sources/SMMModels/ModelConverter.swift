@@ -465,14 +465,11 @@ public enum ModelConverter {
                            tokenizer: encoder.tokenizer, defaultPooling: encoder.defaultPooling, maxBatch: encoder.maxBatch)
     }
 
-    /// `quality` as a `Comparison`. A NaN or infinite output makes some cosine NaN, which
-    /// `QuantizationQuality` skips when taking the minimum but not in the mean: reported as an
-    /// infinite difference and a cosine of 0, never as a match.
+    /// `quality` as a `Comparison` (NaN or infinite outputs never get here: `QuantizationQuality`
+    /// throws `ModelError.nonFiniteOutput` for them).
     static func comparison(_ output: String, _ quality: QuantizationQuality, _ sameTokens: Bool) -> Comparison {
-        let finite = quality.meanOneMinusCosine.isFinite && quality.worstCosine.isFinite && quality.maxAbsDifference.isFinite
-        return Comparison(output: output, vectors: quality.vectors,
-                          maxAbsDiff: finite ? Float(quality.maxAbsDifference) : .infinity,
-                          minCosine: finite ? quality.worstCosine : 0, labelsEqual: nil,
-                          tokenizationEqual: sameTokens, quality: quality)
+        Comparison(output: output, vectors: quality.vectors, maxAbsDiff: Float(quality.maxAbsDifference),
+                   minCosine: quality.worstCosine, labelsEqual: nil,
+                   tokenizationEqual: sameTokens, quality: quality)
     }
 }

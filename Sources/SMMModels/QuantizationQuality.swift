@@ -37,7 +37,8 @@ public struct QuantizationQuality: Sendable, Codable, Equatable {
     /// Compares `candidate` with `reference` on `texts`, tokenized by the reference's tokenizer.
     /// GPT-2 texts longer than the context are cut to it; texts that tokenize to nothing are skipped.
     /// - Throws: `ModelError.invalidInput` when there is nothing to compare (no texts, or none with
-    ///   a token) or the two models differ in kind, classifier or vocabulary; errors of the models.
+    ///   a token) or the two models differ in kind, classifier or vocabulary;
+    ///   `ModelError.nonFiniteOutput` when either gives NaN or infinite values; errors of the models.
     public static func compare(reference: LoadedModel, candidate: LoadedModel, texts: [String]) throws
         -> QuantizationQuality {
         guard !texts.isEmpty else { throw ModelError.invalidInput("no texts to compare the models on") }
@@ -78,6 +79,9 @@ public struct QuantizationQuality: Sendable, Codable, Equatable {
             guard x.count == y.count, !x.isEmpty else {
                 throw ModelError.invalidInput("the models' outputs differ in size (\(x.count) and \(y.count))")
             }
+            // NaN would drop out of every minimum and maximum below and look like a match.
+            try ModelError.checkFinite(x, "\(output.rawValue) (reference model)")
+            try ModelError.checkFinite(y, "\(output.rawValue) (candidate model)")
             let cos = cosine(x, y)
             sum += 1 - cos
             if cos < worst { worst = cos; worstText = text }

@@ -9,31 +9,12 @@ import SMMTokenizers
 final class ConsistencyChecksTests: XCTestCase {
     /// A copy of fixture model `name` in a scratch directory.
     private func copy(_ name: String) throws -> URL {
-        let dir = try Fixtures.scratchDirectory(self, prefix: "consistency").appendingPathComponent(name)
-        try FileManager.default.copyItem(at: Fixtures.url("models/\(name)"), to: dir)
-        return dir
-    }
-
-    /// Rewrites `key: value` in the copy's config.json.
-    private func setConfig(_ dir: URL, _ key: String, _ value: Any) throws {
-        let url = dir.appendingPathComponent("config.json")
-        var config = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
-        config[key] = value
-        try JSONSerialization.data(withJSONObject: config).write(to: url)
+        try Fixtures.copyModel(name, into: try Fixtures.scratchDirectory(self, prefix: "consistency"))
     }
 
     /// Overwrites element 0 of F32 tensor `tensor` in the copy's model.safetensors with NaN.
     private func poison(_ dir: URL, _ tensor: String) throws {
-        let url = dir.appendingPathComponent("model.safetensors")
-        var bytes = try Data(contentsOf: url)
-        let headerLength = Int(bytes.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) })
-        let header = try XCTUnwrap(JSONSerialization.jsonObject(with: bytes.subdata(in: 8..<(8 + headerLength))) as? [String: Any])
-        let entry = try XCTUnwrap(header[tensor] as? [String: Any], "\(tensor) in the checkpoint")
-        XCTAssertEqual(entry["dtype"] as? String, "F32")
-        let start = 8 + headerLength + (try XCTUnwrap((entry["data_offsets"] as? [Int])?.first))
-        let nan = Float.nan.bitPattern
-        for i in 0..<4 { bytes[start + i] = UInt8(truncatingIfNeeded: nan >> (8 * UInt32(i))) }
-        try bytes.write(to: url)
+        try Fixtures.patchFloat(dir, tensor: tensor, element: 0, bits: Float.nan.bitPattern)
     }
 
     private func assertLoadFails(_ dir: URL, mentioning needle: String, line: UInt = #line) {
@@ -54,11 +35,11 @@ final class ConsistencyChecksTests: XCTestCase {
 
     func testConfigWithFewerLayersThanItsWeights() throws {
         let bert = try copy("tiny-bert")
-        try setConfig(bert, "num_hidden_layers", 1)
+        try Fixtures.editConfig(bert, "num_hidden_layers", 1)
         assertLoadFails(bert, mentioning: "the checkpoint has 'bert.encoder.layer.1.")
         assertLoadFails(bert, mentioning: "config.json declares 1 layer: the config and the weights do not match")
         let gpt2 = try copy("tiny-gpt2")
-        try setConfig(gpt2, "n_layer", 1)
+        try Fixtures.editConfig(gpt2, "n_layer", 1)
         assertLoadFails(gpt2, mentioning: "'transformer.h.1.")
     }
 

@@ -63,3 +63,35 @@ extension Fixtures {
         return out
     }
 }
+
+extension Fixtures {
+    /// A copy of fixture model `name` in `dir`, to be edited.
+    static func copyModel(_ name: String, into dir: URL) throws -> URL {
+        let copy = dir.appendingPathComponent(name, isDirectory: true)
+        try FileManager.default.copyItem(at: url("models/\(name)"), to: copy)
+        return copy
+    }
+
+    /// Sets `key` of `model`'s config.json to `value`.
+    static func editConfig(_ model: URL, _ key: String, _ value: Any) throws {
+        let url = model.appendingPathComponent("config.json")
+        var object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        object[key] = value
+        try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]).write(to: url)
+    }
+
+    /// Overwrites element `element` of the F32 tensor `tensor` in `model`'s model.safetensors with
+    /// the float whose bits are `bits` (8-byte little-endian header length, JSON header, data).
+    static func patchFloat(_ model: URL, tensor: String, element: Int, bits: UInt32) throws {
+        let url = model.appendingPathComponent("model.safetensors")
+        var bytes = [UInt8](try Data(contentsOf: url))
+        let headerLength = (0..<8).reduce(0) { $0 | Int(bytes[$1]) << (8 * $1) }
+        let header = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(bytes[8..<(8 + headerLength)])) as? [String: Any])
+        let entry = try XCTUnwrap(header[tensor] as? [String: Any], "no tensor \(tensor)")
+        XCTAssertEqual(entry["dtype"] as? String, "F32")
+        let begin = try XCTUnwrap((entry["data_offsets"] as? [Any])?.ints.first)
+        let offset = 8 + headerLength + begin + 4 * element
+        for i in 0..<4 { bytes[offset + i] = UInt8(truncatingIfNeeded: bits >> (8 * UInt32(i))) }
+        try Data(bytes).write(to: url)
+    }
+}

@@ -63,6 +63,16 @@ final class QuantizationQualityTests: XCTestCase {
         }
     }
 
+    /// A model with a NaN weight is an error, never a comparison whose NaN drops out of the minimum.
+    func testNaNOutputsAreAnError() throws {
+        let copy = try Fixtures.copyModel("tiny-bert", into: try Fixtures.scratchDirectory(self, prefix: "quality"))
+        try Fixtures.patchFloat(copy, tensor: "bert.encoder.layer.1.output.dense.weight", element: 3, bits: Float.nan.bitPattern)
+        XCTAssertThrowsError(try QuantizationQuality.compare(reference: try load("tiny-bert"),
+                                                             candidate: try ModelLoader.load(directory: copy), texts: texts)) {
+            XCTAssertEqual($0 as? ModelError, .nonFiniteOutput("hidden states"))
+        }
+    }
+
     func testCosineOfZeroVectors() {
         XCTAssertEqual(QuantizationQuality.cosine([0, 0], [0, 0]), 1)
         XCTAssertEqual(QuantizationQuality.cosine([0, 0], [1, 0]), 0)
