@@ -511,7 +511,7 @@ private struct ConfigReader {
 
     private func intValue(_ key: String, _ value: JSONValue) throws -> Int {
         guard case let .number(text) = value else {
-            throw fail(key, "expected an integer, found \(value.kindDescription) \(value.brief)")
+            throw fail(key, "expected an integer, found \(value.described)")
         }
         if let exact = Int(text) { return exact }
         // Python writes some integers as floats (768.0); accept those that are whole and in range.
@@ -524,7 +524,7 @@ private struct ConfigReader {
     func double(_ key: String, default defaultValue: Double) throws -> Double {
         guard let value = object[key] else { return defaultValue }
         guard case let .number(text) = value, let double = Double(text) else {
-            throw fail(key, "expected a number, found \(value.kindDescription) \(value.brief)")
+            throw fail(key, "expected a number, found \(value.described)")
         }
         return double
     }
@@ -532,7 +532,7 @@ private struct ConfigReader {
     func bool(_ key: String, default defaultValue: Bool) throws -> Bool {
         guard let value = object[key] else { return defaultValue }
         guard case let .bool(bool) = value else {
-            throw fail(key, "expected true or false, found \(value.kindDescription) \(value.brief)")
+            throw fail(key, "expected true or false, found \(value.described)")
         }
         return bool
     }
@@ -546,7 +546,7 @@ private struct ConfigReader {
         guard let value = object[key] else { return nil }
         if case .null = value { return nil }
         guard case let .string(string) = value else {
-            throw fail(key, "expected a string, found \(value.kindDescription) \(value.brief)")
+            throw fail(key, "expected a string, found \(value.described)")
         }
         return string
     }

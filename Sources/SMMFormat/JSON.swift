@@ -65,6 +65,16 @@ enum JSONValue: Sendable, Equatable {
     }
 
     /// A short rendering of the value for error messages (numbers and strings as written).
+    /// The value for an error message, saying its kind once: `null`, `the boolean true`,
+    /// `the number 1e3`, `the string "x"`, `an array of 2 element(s)`, `an object with 3 key(s)`.
+    var described: String {
+        switch self {
+        case .null: return "null"
+        case .bool, .number, .string: return "\(kindDescription.replacingOccurrences(of: "a ", with: "the ")) \(brief)"
+        case .array, .object: return brief
+        }
+    }
+
     var brief: String {
         switch self {
         case .null: return "null"
