@@ -23,12 +23,28 @@ enum InputTexts {
         return try parse(FileHandle.standardInput.readDataToEndOfFile(), jsonl: jsonl)
     }
 
-    /// TEXT arguments as given, once each is known to be non-blank and within `maxTextBytes`.
-    static func check(arguments: [String]) throws -> [String] {
-        for (i, text) in arguments.enumerated() where isBlank(text) {
-            throw CLIError("text argument \(i + 1) is empty")
+    /// TEXT arguments as given, once each is known to be non-blank, valid UTF-8 in the command
+    /// line (`invalid`: the lossy decodings of the raw arguments that are not) and within
+    /// `maxTextBytes`.
+    static func check(arguments: [String], invalid: Set<String> = invalidUTF8Arguments()) throws -> [String] {
+        for (i, text) in arguments.enumerated() {
+            if isBlank(text) { throw CLIError("text argument \(i + 1) is empty") }
+            // Swift decodes the command line with replacement characters; standard input is
+            // refused for invalid UTF-8, and so is an argument.
+            if invalid.contains(text) { throw CLIError("text argument \(i + 1) is not valid UTF-8") }
         }
         return try checked(arguments)
+    }
+
+    /// The command-line arguments whose raw bytes are not valid UTF-8, as Swift decoded them (with
+    /// U+FFFD for the bad bytes).
+    static func invalidUTF8Arguments() -> Set<String> {
+        var invalid = Set<String>()
+        for i in 1..<Int(CommandLine.argc) {
+            guard let raw = CommandLine.unsafeArgv[i] else { continue }
+            if String(validatingCString: raw) == nil { invalid.insert(String(decoding: UnsafeRawBufferPointer(start: raw, count: strlen(raw)), as: UTF8.self)) }
+        }
+        return invalid
     }
 
     /// The texts in `data` (standard input): one per line, or with `jsonl` the string field

@@ -102,4 +102,14 @@ final class InputTextsTests: XCTestCase {
         XCTAssertEqual(try parse(String(repeating: "a", count: InputTexts.maxTextBytes) + "\r\n")[0].utf8.count,
                        InputTexts.maxTextBytes)
     }
+
+    /// An argument whose raw bytes were not UTF-8 (Swift shows them as U+FFFD) is refused, as
+    /// standard input is; a real U+FFFD typed by the user is a text like any other.
+    func testArgumentsThatWereNotUTF8AreRefused() throws {
+        let decoded = "caf\u{FFFD}"
+        XCTAssertThrowsError(try InputTexts.check(arguments: ["ok", decoded], invalid: [decoded])) {
+            XCTAssertEqual("\($0)", "text argument 2 is not valid UTF-8")
+        }
+        XCTAssertEqual(try InputTexts.check(arguments: ["ok", decoded], invalid: []), ["ok", decoded])
+    }
 }
