@@ -96,5 +96,15 @@ final class ConsistencyChecksTests: XCTestCase {
         XCTAssertThrowsError(try generator.model.logits([5, 6, 7])) {
             XCTAssertEqual($0 as? ModelError, .nonFiniteOutput("logits"))
         }
+
+        // A NaN in one row of the tied LM head (`wte`) leaves the hidden states finite and spoils
+        // only that token's logit: greedy decoding would skip the token silently.
+        let head = try copy("tiny-gpt2")
+        let width = try XCTUnwrap(try Fixtures.json("models/tiny-gpt2/config.json")["n_embd"] as? Int)
+        try Fixtures.patchFloat(head, tensor: "transformer.wte.weight", element: 7 * width + 1, bits: Float.nan.bitPattern)
+        guard case .decoder(let tied) = try ModelLoader.load(directory: head) else { return XCTFail("not a decoder") }
+        XCTAssertThrowsError(try tied.model.makeSession().prefill([1, 2])) {
+            XCTAssertEqual($0 as? ModelError, .nonFiniteOutput("logits"))
+        }
     }
 }
