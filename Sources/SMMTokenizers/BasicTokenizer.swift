@@ -123,6 +123,11 @@ public struct BasicTokenizer: Sendable {
     }
 
     /// Replaces `buffer[from...]` by its canonical decomposition (NFD), as `tokenizers` computes it.
+    ///
+    /// The text is decomposed in runs of at most about `nfdRun` scalars: Foundation's NFD of one
+    /// long string grows faster than its length (a 1 MiB line of "é" took 6 s), and NFD(a + b) is
+    /// NFD(a) + NFD(b) when b starts with a starter that decomposes to a starter (reordering only
+    /// moves combining marks among themselves), so the runs are cut just before such a scalar.
     static func decomposeCanonically(_ buffer: inout [UInt32], from start: Int) {
         let input = Array(buffer[start...])
         buffer.removeSubrange(start...)
@@ -130,14 +135,32 @@ public struct BasicTokenizer: Sendable {
         for i in 0...input.count {
             // Characters that Swift's newer Unicode data decomposes but `tokenizers` leaves whole;
             // each is a starter, so the text on either side can be decomposed separately.
-            guard i == input.count || keptWholeByNFD(input[i]) else { continue }
+            let keptWhole = i < input.count && keptWholeByNFD(input[i])
+            let cut = i < input.count && !keptWhole && i - runStart >= nfdRun && startsStably(input[i])
+            guard i == input.count || keptWhole || cut else { continue }
             if runStart < i {
                 let text = string(fromScalars: input[runStart..<i])
                 for s in text.decomposedStringWithCanonicalMapping.unicodeScalars { buffer.append(s.value) }
             }
-            if i < input.count { buffer.append(input[i]) }
-            runStart = i + 1
+            if keptWhole {
+                buffer.append(input[i])
+                runStart = i + 1
+            } else {
+                runStart = i
+            }
         }
+    }
+
+    /// Length of the runs `decomposeCanonically` hands to Foundation at a time.
+    static let nfdRun = 256
+
+    /// Whether `v` is a starter (combining class 0) whose canonical decomposition also begins with
+    /// a starter, so that decomposition never reorders anything across a cut made before it.
+    static func startsStably(_ v: UInt32) -> Bool {
+        if v < 0x80 { return true }
+        guard let s = Unicode.Scalar(v), s.properties.canonicalCombiningClass == .notReordered else { return false }
+        let first = String(Character(s)).decomposedStringWithCanonicalMapping.unicodeScalars.first
+        return first.map { $0.properties.canonicalCombiningClass == .notReordered } ?? false
     }
 
     /// U+11938 DIVES AKURU VOWEL SIGN O got its decomposition in Unicode 13, after the tables of
