@@ -173,8 +173,14 @@ struct SelectCommand: AsyncParsableCommand {
 
     func run() async throws {
         let manager = try options.makeManager()
+        let asked = ModelTask(rawValue: task)
+        let known = Set(ModelTask.builtIn + (await manager.currentCatalog()).entries.flatMap(\.tasks))
+        guard known.contains(asked) else {
+            throw CLIError("unknown task '\(asked.rawValue)': no model in the catalog has it "
+                + "(tasks: \(known.map(\.rawValue).sorted().joined(separator: ", ")))")
+        }
         let requirements = SelectionRequirements(
-            task: ModelTask(rawValue: task), priority: priority, maxLatencyMs: maxLatency,
+            task: asked, priority: priority, maxLatencyMs: maxLatency,
             memoryLimitBytes: memoryLimit.map { Int($0 * 1024 * 1024) }, inputTokens: tokens,
             allowRandomWeights: allowRandomWeights)
         let result = try await manager.modelRecommendations(for: requirements)
