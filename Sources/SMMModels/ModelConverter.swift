@@ -388,7 +388,7 @@ public enum ModelConverter {
     /// finite value is 65504; bf16 has f32's range but rounds up near its edge).
     /// - Throws: `ModelError.unsupportedModel` naming the tensor, the value and its element index.
     static func checkEncodedRange(_ values: UnsafeBufferPointer<Float>, encoded: UnsafeRawBufferPointer, as dtype: DType,
-                                  tensor name: String) throws {
+                                  tensor name: String, firstElement: Int = 0) throws {
         let mask: UInt16 = dtype == .f16 ? 0x7C00 : 0x7F80
         guard dtype == .f16 || dtype == .bf16, encoded.count >= 2 * values.count else { return }
         var exponents: UInt16 = 0
@@ -396,14 +396,18 @@ public enum ModelConverter {
             exponents = max(exponents, UInt16(littleEndian: encoded.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) & mask)
         }
         guard exponents == mask else { return }
-        let dtypeName = dtype == .f16 ? "f16" : "bf16"
         for i in 0..<values.count
         where UInt16(littleEndian: encoded.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) & mask == mask {
-            let largest = dtype == .f16 ? "65504" : "about 3.39e38"
-            throw ModelError.unsupportedModel("tensor '\(name)' has the value \(values[i]) at element \(i), beyond "
-                + "\(dtypeName)'s range (largest finite value \(largest)); convert with another --dtype "
-                + "(bf16 or f32)")
+            throw rangeError(tensor: name, value: values[i], element: firstElement + i, dtype: dtype)
         }
+    }
+
+    /// The error for a finite `value` of tensor `name` that `dtype` (f16 or bf16) cannot hold.
+    static func rangeError(tensor name: String, value: Float, element: Int, dtype: DType) -> ModelError {
+        let largest = dtype == .f16 ? "65504" : "about 3.39e38"
+        return ModelError.unsupportedModel("tensor '\(name)' has the value \(value) at element \(element), beyond "
+            + "\(dtype.rawValue)'s range (largest finite value \(largest)); use another --dtype "
+            + (dtype == .f16 ? "(bf16 or f32)" : "(f32)"))
     }
 
     // MARK: - Comparison

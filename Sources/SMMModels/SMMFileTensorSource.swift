@@ -164,6 +164,12 @@ public struct QuantizingTensorSource: TensorSource {
         withExtendedLifetime(view.owner) {}
         base.release(name)
         SMMQuantizer.roundTrip(buffer.pointer, shape: view.shape, as: plan.dtype, axis: plan.axis)
+        // The base's values are finite (its loader checks them); a non-finite one now is a value
+        // beyond the range of f16 (65504), where the converter refuses it too.
+        if let i = (0..<view.count).first(where: { !buffer.pointer[$0].isFinite }) {
+            let value = try base.floatTensor(name).map { $0.pointer[i] } ?? .infinity
+            throw ModelConverter.rangeError(tensor: name, value: value, element: i, dtype: plan.dtype)
+        }
         return FloatTensorView(pointer: buffer.pointer, shape: view.shape, owner: buffer)
     }
 
@@ -219,6 +225,10 @@ public struct QuantizingTensorSource: TensorSource {
                 } else {
                     for i in elements { out[i] = f32ToBF16Bits(view.pointer[i]) }
                 }
+                try ModelConverter.checkEncodedRange(
+                    UnsafeBufferPointer(start: view.pointer + elements.lowerBound, count: elements.count),
+                    encoded: UnsafeRawBufferPointer(start: out + elements.lowerBound, count: 2 * elements.count),
+                    as: plan.dtype, tensor: name, firstElement: elements.lowerBound)
                 base.release(name, elements: elements)
                 e0 = elements.upperBound
             }

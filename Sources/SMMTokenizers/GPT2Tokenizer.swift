@@ -210,7 +210,7 @@ public struct GPT2Tokenizer: Tokenizer {
         var added: [AddedToken] = []
         if let eot = vocabulary["<|endoftext|>"] { added.append(AddedToken(content: "<|endoftext|>", id: eot)) }
         try self.init(vocabulary: vocabulary, merges: merges, addedTokens: added, options: Options(),
-                      source: mergesFile.path)
+                      source: "\(vocabularyFile.path) + \(mergesFile.lastPathComponent)")
     }
 
     /// Loads a Hugging Face `tokenizer.json` whose model is BPE with a `ByteLevel` pre-tokenizer

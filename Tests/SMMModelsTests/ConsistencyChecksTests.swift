@@ -77,6 +77,19 @@ final class ConsistencyChecksTests: XCTestCase {
         }
     }
 
+    /// A weight beyond f16's range (65504) is an error when f16 is asked at load, as in smm-convert,
+    /// not a model that later reports NaN outputs; bf16 holds it.
+    func testF16OverflowAtLoadIsNamed() throws {
+        let bert = try copy("tiny-bert")
+        try Fixtures.patchFloat(bert, tensor: "bert.encoder.layer.0.intermediate.dense.weight", element: 9,
+                                bits: Float(70_000).bitPattern)
+        XCTAssertThrowsError(try ModelLoader.load(directory: bert, dtype: .f16)) {
+            XCTAssertTrue("\($0)".contains("tensor 'bert.encoder.layer.0.intermediate.dense.weight' has the value 70000.0 "
+                + "at element 9, beyond f16's range"), "\($0)")
+        }
+        XCTAssertNoThrow(try ModelLoader.load(directory: bert, dtype: .bf16))
+    }
+
     func testNaNWeightsAreAnErrorNotAnAnswer() throws {
         let bert = try copy("tiny-bert")
         try poison(bert, "bert.encoder.layer.0.output.dense.weight")
