@@ -33,22 +33,35 @@ public struct QuantizationQuality: Sendable, Codable, Equatable {
     public var argmaxAgreement: Int?
     /// The text of the vector with the worst cosine.
     public var worstText: String
+    /// Texts cut to the model's maximum length (encoders) or context (GPT-2) before comparing.
+    public var truncatedTexts: Int = 0
 
-    /// Compares `candidate` with `reference` on `texts`, tokenized by the reference's tokenizer.
-    /// GPT-2 texts longer than the context are cut to it; texts that tokenize to nothing are skipped.
+    /// Compares `candidate` with `reference` on `texts`, tokenized by the reference's tokenizer
+    /// (the candidate's must give the same ids). Texts longer than the model takes are cut to it
+    /// (counted in `truncatedTexts`); GPT-2 texts that tokenize to nothing are skipped.
     /// - Throws: `ModelError.invalidInput` when there is nothing to compare (no texts, or none with
-    ///   a token) or the two models differ in kind, classifier or vocabulary;
+    ///   a token) or the two models differ in kind, classifier, vocabulary or tokenization;
     ///   `ModelError.nonFiniteOutput` when either gives NaN or infinite values; errors of the models.
     public static func compare(reference: LoadedModel, candidate: LoadedModel, texts: [String]) throws
         -> QuantizationQuality {
         guard !texts.isEmpty else { throw ModelError.invalidInput("no texts to compare the models on") }
         var pairs: [(text: String, reference: [Float], candidate: [Float])] = []
         let output: Output
+        var truncated = 0
+        func sameTokens(_ a: [Int], _ b: [Int], _ text: String) throws {
+            guard a == b else {
+                throw ModelError.invalidInput("the two models tokenize \"\(text.prefix(40))\" differently: "
+                    + "they do not share a tokenizer, so their outputs cannot be compared")
+            }
+        }
         switch (reference, candidate) {
         case (.encoder(let r), .encoder(let c)):
             guard r.model.hasClassifier == c.model.hasClassifier else {
                 throw ModelError.invalidInput("one model has a classification head and the other has not")
             }
+            let encodings = try r.tokenize(texts), other = try c.tokenize(texts)
+            for (text, (a, b)) in zip(texts, zip(encodings, other)) { try sameTokens(a.ids, b.ids, text) }
+            truncated = encodings.filter(\.wasTruncated).count
             if r.model.hasClassifier {
                 output = .logits
                 let a = try r.classify(texts), b = try c.classify(texts)
@@ -64,7 +77,10 @@ public struct QuantizationQuality: Sendable, Codable, Equatable {
             }
             output = .nextTokenLogits
             for text in texts {
-                let ids = Array(try r.tokenizer.encode(text).ids.prefix(r.model.contextLength))
+                let all = try r.tokenizer.encode(text).ids
+                try sameTokens(all, try c.tokenizer.encode(text).ids, text)
+                if all.count > r.model.contextLength { truncated += 1 }
+                let ids = Array(all.prefix(r.model.contextLength))
                 if ids.isEmpty { continue }
                 let a = try r.model.logits(ids), b = try c.model.logits(ids)
                 for (x, y) in zip(a, b) { pairs.append((text, x, y)) }
@@ -90,7 +106,8 @@ public struct QuantizationQuality: Sendable, Codable, Equatable {
         }
         return QuantizationQuality(output: output, vectors: pairs.count, worstCosine: worst,
                                    meanOneMinusCosine: sum / Double(pairs.count), maxAbsDifference: maxDiff,
-                                   argmaxAgreement: output == .embedding ? nil : agree, worstText: worstText)
+                                   argmaxAgreement: output == .embedding ? nil : agree, worstText: worstText,
+                                   truncatedTexts: truncated)
     }
 
     /// Cosine similarity in Double; 1 when both vectors are zero, 0 when only one is.

@@ -85,8 +85,24 @@ struct QualityCommand: AsyncParsableCommand {
             print("reference: \(model) (f32), \(texts.count) texts")
             print("candidate         output             vectors  same argmax    worst cos   mean 1-cos   max |diff|")
         }
+        var failures: [String] = []
+        var warnedTruncation = false
         for (name, load) in candidates {
-            let q = try QuantizationQuality.compare(reference: reference, candidate: try load(), texts: texts)
+            // One candidate that cannot load or run (a weight beyond f16's range, say) does not hide
+            // the others' figures; the command still fails at the end.
+            let q: QuantizationQuality
+            do {
+                q = try QuantizationQuality.compare(reference: reference, candidate: try load(), texts: texts)
+            } catch {
+                failures.append(name)
+                warn("\(name): \(error)")
+                if input.json { printLine(.object([("candidate", .string(name)), ("error", .string("\(error)"))])) }
+                continue
+            }
+            if q.truncatedTexts > 0 && !warnedTruncation {
+                warn("\(q.truncatedTexts) of \(texts.count) texts are longer than the model takes and were compared on their beginning")
+                warnedTruncation = true
+            }
             if input.json {
                 printLine(.object([("candidate", .string(name)), ("output", .string(q.output.rawValue)),
                                    ("vectors", .int(q.vectors)),
@@ -102,6 +118,9 @@ struct QualityCommand: AsyncParsableCommand {
                       + String(format: "%7d  ", q.vectors) + agree.padding(toLength: 13, withPad: " ", startingAt: 0)
                       + String(format: "%9.6f   %10.2e   %10.5f", q.worstCosine, q.meanOneMinusCosine, q.maxAbsDifference))
             }
+        }
+        if !failures.isEmpty {
+            throw CLIError("\(failures.count) of \(candidates.count) candidates could not be compared (\(failures.joined(separator: ", ")))")
         }
     }
 }

@@ -73,6 +73,36 @@ final class QuantizationQualityTests: XCTestCase {
         }
     }
 
+    /// Texts longer than GPT-2's context are compared on their beginning and counted.
+    func testTruncatedTextsAreCounted() throws {
+        let f32 = try load("tiny-gpt2")
+        guard case .decoder(let g) = f32 else { return XCTFail("not a decoder") }
+        let long = String(repeating: "Oil prices tumble on demand worries. ", count: 30)
+        XCTAssertGreaterThan(try g.tokenizer.encode(long).ids.count, g.model.contextLength)
+        let q = try QuantizationQuality.compare(reference: f32, candidate: f32, texts: [texts[0], long])
+        XCTAssertEqual(q.truncatedTexts, 1)
+        XCTAssertEqual(q.vectors, try g.tokenizer.encode(texts[0]).ids.count + g.model.contextLength)
+        XCTAssertEqual(try QuantizationQuality.compare(reference: f32, candidate: f32, texts: texts).truncatedTexts, 0)
+    }
+
+    /// A candidate whose tokenizer gives other ids is refused, not compared position by position.
+    func testCandidatesMustShareTheTokenizer() throws {
+        let copy = try Fixtures.copyModel("tiny-bert", into: try Fixtures.scratchDirectory(self, prefix: "quality"))
+        let vocabURL = copy.appendingPathComponent("vocab.txt")
+        var vocab = try String(contentsOf: vocabURL, encoding: .utf8).components(separatedBy: "\n")
+        let words = vocab.indices.filter { vocab[$0].count > 3 && vocab[$0].allSatisfy(\.isLetter) }
+        let (i, j) = (try XCTUnwrap(words.first), try XCTUnwrap(words.last))
+        let word = vocab[i]
+        vocab.swapAt(i, j)
+        try vocab.joined(separator: "\n").write(to: vocabURL, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try QuantizationQuality.compare(reference: try load("tiny-bert"),
+                                                             candidate: try ModelLoader.load(directory: copy),
+                                                             texts: ["the \(word) rose"])) {
+            XCTAssertEqual($0 as? ModelError, .invalidInput("the two models tokenize \"the \(word) rose\" differently: "
+                + "they do not share a tokenizer, so their outputs cannot be compared"))
+        }
+    }
+
     func testCosineOfZeroVectors() {
         XCTAssertEqual(QuantizationQuality.cosine([0, 0], [0, 0]), 1)
         XCTAssertEqual(QuantizationQuality.cosine([0, 0], [1, 0]), 0)
