@@ -210,7 +210,7 @@ public struct GPT2Tokenizer: Tokenizer {
         var added: [AddedToken] = []
         if let eot = vocabulary["<|endoftext|>"] { added.append(AddedToken(content: "<|endoftext|>", id: eot)) }
         try self.init(vocabulary: vocabulary, merges: merges, addedTokens: added, options: Options(),
-                      source: "\(vocabularyFile.path) + \(mergesFile.lastPathComponent)")
+                      source: mergesFile.path)
     }
 
     /// Loads a Hugging Face `tokenizer.json` whose model is BPE with a `ByteLevel` pre-tokenizer
@@ -509,6 +509,13 @@ public struct GPT2Tokenizer: Tokenizer {
         }
         if let (token, id) = vocabulary.first(where: { $0.value < 0 }) {
             throw TokenizerError.invalidFile(path: url.path, reason: "token \(debugQuote(token)) has negative id \(id)")
+        }
+        // Checked here too (the initializer checks any vocabulary) so that the error names this file.
+        var tokenOfID: [Int: String] = [:]
+        for (token, id) in vocabulary.sorted(by: { $0.key < $1.key }) {
+            if let other = tokenOfID.updateValue(token, forKey: id) {
+                throw TokenizerError.invalidFile(path: url.path, reason: "tokens \(debugQuote(other)) and \(debugQuote(token)) have the same id \(id)")
+            }
         }
         return vocabulary
     }

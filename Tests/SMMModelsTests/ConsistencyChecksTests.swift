@@ -51,9 +51,17 @@ final class ConsistencyChecksTests: XCTestCase {
         assertLoadFails(bert, mentioning: "the tokenizer has 2058 tokens but the model's vocabulary has 2048 rows")
     }
 
-    func testGPT2TokensSharingAnID() {
+    func testGPT2TokensSharingAnID() throws {
         XCTAssertThrowsError(try GPT2Tokenizer(vocabulary: ["a": 0, "b": 1, "c": 1], merges: [], specialTokens: [:])) {
             XCTAssertTrue("\($0)".contains("tokens \"b\" and \"c\" have the same id 1"), "\($0)")
+        }
+        let dir = try Fixtures.scratchDirectory(self, prefix: "consistency")
+        let vocab = dir.appendingPathComponent("vocab.json"), merges = dir.appendingPathComponent("merges.txt")
+        try Data(#"{"a": 0, "b": 1, "c": 1}"#.utf8).write(to: vocab)
+        try Data("#version: 0.2\n".utf8).write(to: merges)
+        XCTAssertThrowsError(try GPT2Tokenizer(vocabularyFile: vocab, mergesFile: merges)) {
+            XCTAssertEqual($0 as? TokenizerError,
+                           .invalidFile(path: vocab.path, reason: "tokens \"b\" and \"c\" have the same id 1"))
         }
     }
 
