@@ -63,10 +63,7 @@ struct QualityCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        if let threads {
-            guard threads > 0, threads <= 256 else { throw CLIError("--threads must be between 1 and 256") }
-            setenv("SMM_THREADS", String(threads), 1)
-        }
+        try applyThreads(threads)
         let texts = try input.read()
         if let file = try? SMMFile(path: model), file.metadata.dtype != .f32 {
             throw CLIError("\(model) stores \(file.metadata.dtype.rawValue) weights; the reference must be f32 "

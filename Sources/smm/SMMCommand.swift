@@ -34,10 +34,7 @@ struct ModelOptions: ParsableArguments {
     /// Applies `--threads` (before the worker pool starts) and loads `-m MODEL`, or the model the
     /// manager selects for `task` (the choice and its reasons go to standard error).
     func load(task: ModelTask) async throws -> LoadedModel {
-        if let threads {
-            guard threads > 0, threads <= 256 else { throw CLIError("--threads must be between 1 and 256") }
-            setenv("SMM_THREADS", String(threads), 1)
-        }
+        try applyThreads(threads)
         let path = try await resolvePath(task: task)
         guard FileManager.default.fileExists(atPath: path) else {
             throw CLIError("model not found: \(path)")
@@ -79,6 +76,14 @@ struct TextInputOptions: ParsableArguments {
     var texts: [String] = []
 
     func read() throws -> [String] { try InputTexts.read(arguments: texts, jsonl: jsonl) }
+}
+
+/// Applies `--threads` through `SMM_THREADS`; must run before the worker pool starts.
+/// - Throws: `CLIError` for a count outside 1...256.
+func applyThreads(_ threads: Int?) throws {
+    guard let threads else { return }
+    guard threads > 0, threads <= 256 else { throw CLIError("--threads must be between 1 and 256") }
+    setenv("SMM_THREADS", String(threads), 1)
 }
 
 func printLine(_ value: JSONValue) { print(value.text) }
