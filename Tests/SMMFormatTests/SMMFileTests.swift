@@ -77,6 +77,24 @@ func parseSMM(_ bytes: [UInt8], options: SMMFileReadOptions = SMMFileReadOptions
     try bytes.withUnsafeBytes { try SMMFileReader.parse($0, path: "test.smm", options: options) }
 }
 
+/// Asserts that `bytes` edited by `edit` (checksums then recomputed, so that the validation behind
+/// them answers) is refused with a `FormatError` whose text contains `contains`; with
+/// `alsoUnverified`, also without checksum verification.
+func assertRefused(_ bytes: [UInt8], _ what: String, _ contains: String, alsoUnverified: Bool = false,
+                   file: StaticString = #filePath, line: UInt = #line, _ edit: (inout [UInt8]) -> Void) {
+    var b = bytes
+    edit(&b)
+    SMMTestFile.fixChecksums(&b)
+    XCTAssertThrowsError(try parseSMM(b), what, file: file, line: line) { error in
+        XCTAssertTrue(error is FormatError, "\(what): \(error)", file: file, line: line)
+        XCTAssertTrue("\(error)".contains(contains), "\(what): \(error)", file: file, line: line)
+    }
+    if alsoUnverified {
+        XCTAssertThrowsError(try parseSMM(b, options: SMMFileReadOptions(verifyStructureChecksums: false)), what,
+                             file: file, line: line)
+    }
+}
+
 // MARK: - Tests
 
 final class SMMFileTests: XCTestCase {
@@ -350,16 +368,9 @@ final class SMMFileTests: XCTestCase {
         let bytes = try SMMTestFile.bytes()
         let table = SMMTestFile.u64(bytes, 40)
         let second = SMMTestFile.entryOffset(bytes, 1)
-        func expectError(_ what: String, _ contains: String, _ edit: (inout [UInt8]) -> Void) {
-            var b = bytes
-            edit(&b)
-            SMMTestFile.fixChecksums(&b)
-            XCTAssertThrowsError(try parseSMM(b), what) { error in
-                XCTAssertTrue(error is FormatError, "\(what): \(error)")
-                XCTAssertTrue("\(error)".contains(contains), "\(what): \(error)")
-            }
-            // Without checksum verification the same answer comes from the validation alone.
-            XCTAssertThrowsError(try parseSMM(b, options: SMMFileReadOptions(verifyStructureChecksums: false)), what)
+        // Without checksum verification the same answer comes from the validation alone.
+        func expectError(_ what: String, _ contains: String, line: UInt = #line, _ edit: (inout [UInt8]) -> Void) {
+            assertRefused(bytes, what, contains, alsoUnverified: true, line: line, edit)
         }
         expectError("header size too small", "header size") { SMMTestFile.put(&$0, 12, UInt32(64)) }
         expectError("header size too large", "header size") { SMMTestFile.put(&$0, 12, UInt32(1 << 30)) }
