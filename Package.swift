@@ -28,7 +28,7 @@ let package = Package(
                 dependencies: ["CMicroKernels",
                                .target(name: "COpenBLAS", condition: .when(platforms: [.linux]))]),
         .target(name: "SMMTokenizers"),
-        .target(name: "SMMFormat", dependencies: ["SMMKernels"]),
+        .target(name: "SMMFormat"),
         .target(name: "SMMModels", dependencies: ["SMMKernels", "SMMFormat", "SMMTokenizers"]),
         .target(name: "SmartModelManager",
                 dependencies: ["SMMModels", "SMMKernels", .product(name: "Logging", package: "swift-log")]),

@@ -323,13 +323,6 @@ public struct SMMTensorEntry: Sendable, Equatable, Hashable {
     }
 }
 
-/// `value` rounded up to a multiple of `alignment` (a power of two), nil on overflow.
-func alignUpChecked(_ value: Int, _ alignment: Int) -> Int? {
-    let (sum, overflow) = value.addingReportingOverflow(alignment - 1)
-    if overflow { return nil }
-    return sum & ~(alignment - 1)
-}
-
 /// `value` rounded up to a multiple of `alignment` (a power of two); for sizes known to be small.
 func alignUp(_ value: Int, _ alignment: Int) -> Int {
     (value + alignment - 1) & ~(alignment - 1)

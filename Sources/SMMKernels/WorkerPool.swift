@@ -12,8 +12,35 @@ import Synchronization
 
 /// A fixed set of threads that run one parallel loop at a time.
 public final class WorkerPool: @unchecked Sendable {
-    /// The process-wide pool, sized by `SMM_THREADS` or else the physical cores this process may use.
-    public static let shared = WorkerPool(threadCount: WorkerPool.defaultThreadCount)
+    /// The process-wide pool: `setSharedThreadCount(_:)` if called before its first use, else
+    /// `SMM_THREADS`, else the physical cores this process may use.
+    public static let shared: WorkerPool = {
+        let count = sharedState.withLock { state -> Int in
+            state.started = true
+            return state.requested ?? WorkerPool.defaultThreadCount
+        }
+        return WorkerPool(threadCount: count)
+    }()
+
+    private static let sharedState = Mutex<(requested: Int?, started: Bool)>((nil, false))
+
+    /// The largest thread count a pool accepts from a user.
+    public static let maxThreadCount = 256
+
+    /// Sets the thread count of `shared`; it must be called before anything runs on the pool (a
+    /// command's `--threads`, a server's start-up).
+    /// - Throws: `WorkerPoolError.invalidThreadCount` outside 1...`maxThreadCount`,
+    ///   `.alreadyStarted` when `shared` already runs with another count.
+    public static func setSharedThreadCount(_ count: Int) throws {
+        guard (1...maxThreadCount).contains(count) else { throw WorkerPoolError.invalidThreadCount(count) }
+        let started = sharedState.withLock { state -> Bool in
+            if !state.started { state.requested = count }
+            return state.started
+        }
+        if started && shared.threadCount != count {
+            throw WorkerPoolError.alreadyStarted(running: shared.threadCount, requested: count)
+        }
+    }
 
     /// Number of threads a loop is split over, the calling thread included.
     public let threadCount: Int
@@ -111,7 +138,7 @@ public final class WorkerPool: @unchecked Sendable {
     /// Threads to use by default: `SMM_THREADS` if set, else the physical cores this process may run on.
     public static var defaultThreadCount: Int {
         if let text = ProcessInfo.processInfo.environment["SMM_THREADS"], let value = Int(text), value > 0 {
-            return min(value, 256)
+            return min(value, maxThreadCount)
         }
         return max(1, min(physicalCoreCount, ProcessInfo.processInfo.activeProcessorCount))
     }
@@ -132,5 +159,23 @@ public final class WorkerPool: @unchecked Sendable {
         #else
         return ProcessInfo.processInfo.activeProcessorCount
         #endif
+    }
+}
+
+/// Why the shared pool's thread count could not be set.
+public enum WorkerPoolError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A count outside 1...256.
+    case invalidThreadCount(Int)
+    /// The shared pool already runs with `running` threads.
+    case alreadyStarted(running: Int, requested: Int)
+
+    /// The message for a user.
+    public var description: String {
+        switch self {
+        case .invalidThreadCount(let n):
+            return "the thread count must be between 1 and \(WorkerPool.maxThreadCount), got \(n)"
+        case let .alreadyStarted(running, requested):
+            return "the worker pool already runs \(running) threads; \(requested) must be set before the first inference"
+        }
     }
 }

@@ -25,19 +25,11 @@ public enum ModelLoader {
     /// Loads the model in `directory`: reads `config.json`, maps the safetensors weights, and loads
     /// the tokenizer (`tokenizer.json`, else `vocab.txt` or `vocab.json` + `merges.txt`).
     /// `dtype` (f16, bf16, int8) rounds or quantizes the weights at load exactly as `smm-convert`
-    /// would store them.
+    /// would store them; for `.int8` the linear layers are built as int8 straight away, one matrix at
+    /// a time (the f32 pages of each matrix are given back once it is quantized), so the f32 model
+    /// never exists as a whole. f32 layers are packed for the f32 kernel as each is read.
     public static func load(directory: URL, dtype: SMMStorageDType? = nil, pool: WorkerPool = .shared) throws
         -> LoadedModel {
-        // The layers come out of `loadUnquantized` as they will run: int8 (with `.int8`) from the
-        // integers an int8 .smm file would store, f32 ones (all of them, or an int8 model's heads)
-        // packed for the f32 kernel as each was read (`WeightLoader`).
-        try loadUnquantized(directory: directory, dtype: dtype, pool: pool)
-    }
-
-    /// The model in `directory` with its weights rounded to `dtype`; for `.int8` the linear layers
-    /// are built as int8 straight away, one matrix at a time (the f32 pages of each matrix are given
-    /// back once it is quantized), so the f32 model never exists as a whole.
-    static func loadUnquantized(directory: URL, dtype: SMMStorageDType?, pool: WorkerPool) throws -> LoadedModel {
         let config = try ModelConfig.load(directory: directory)
         let checkpoint = try Checkpoint.open(directory: directory)
         try CheckpointConsistency.checkLayers(checkpoint.names, config: config)

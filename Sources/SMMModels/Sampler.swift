@@ -357,11 +357,17 @@ struct Xoshiro256StarStar: RandomNumberGenerator, Sendable {
     private func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 }
 
-/// SplitMix64 (Steele, Lea, Flood): expands one 64-bit seed into well-mixed state words.
-struct SplitMix64: RandomNumberGenerator, Sendable {
-    var state: UInt64
+/// SplitMix64 (Steele, Lea, Flood): expands one 64-bit seed into well-mixed state words; also the
+/// generator of reproducible random inputs (`smm bench`'s token ids).
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    /// The state, advanced by the golden-ratio increment on every draw.
+    public var state: UInt64
 
-    mutating func next() -> UInt64 {
+    /// A generator starting from `state`.
+    public init(state: UInt64) { self.state = state }
+
+    /// The next 64 random bits.
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

@@ -1,11 +1,6 @@
 // How the manager runs models: an injected backend loads a catalog entry and returns a loaded
 // model that classifies, embeds or generates. The default backend uses the engine (SMMModels);
 // tests inject fakes; users can inject their own (the seed's `new SmartModelManager(customLLM)`).
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 import SMMModels
 import SMMKernels
@@ -196,20 +191,5 @@ struct EngineGenerator: LoadedInferenceModel {
                                                        stopAtEndOfText: true, stopStrings: options.stopStrings))
         return TextGenerationOutput(text: result.text, tokenCount: result.tokenIDs.count,
                                     stopReason: result.stopReason.rawValue)
-    }
-}
-
-/// Resident set size of this process.
-enum ResidentMemory {
-    /// The resident set size in bytes, from `/proc/self/statm`; 0 off Linux or when it cannot be read.
-    static func bytes() -> Int {
-        #if os(Linux)
-        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-        let fields = text.split(separator: " ")
-        guard fields.count >= 2, let pages = Int(fields[1]) else { return 0 }
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
-        #else
-        return 0
-        #endif
     }
 }

@@ -72,7 +72,8 @@ public struct LatencySummary: Sendable, Codable, Equatable {
     /// Largest, ms.
     public var maxMs: Double
 
-    /// Summarises `samples` (ms). Percentiles use the nearest-rank method.
+    /// Summarises `samples` (ms). Percentiles, the median included, use the nearest-rank method:
+    /// the project's one median (`smm bench` reports it too).
     public init(_ samples: [Double]) {
         let sorted = samples.sorted()
         count = sorted.count

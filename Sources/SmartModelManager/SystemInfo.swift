@@ -559,7 +559,7 @@ enum Sysctl {
 /// thread at once, and a 32 MB memory copy.
 public enum ThroughputMeter {
     /// Runs the probe (about 50–200 ms) on the engine's worker pool (`threads` is informational:
-    /// the pool's size, set by `SMM_THREADS`, is what inference will use).
+    /// the pool's size, from `WorkerPool.setSharedThreadCount` or `SMM_THREADS`, is what inference will use).
     public static func measure(threads: Int) -> ThroughputProbe {
         let n = 256
         let flops = 2.0 * Double(n * n * n)

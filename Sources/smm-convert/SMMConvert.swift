@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import SMMFormat
 import SMMModels
+import SmartModelManager
 
 #if canImport(Glibc)
 import Glibc
@@ -79,7 +80,7 @@ struct SMMConvert: ParsableCommand {
             let size = report.header.fileSize
             let ratio = report.sourceWeightBytes > 0 ? Double(size) / Double(report.sourceWeightBytes) : 0
             print("wrote \(output): \(report.metadata.architecture), \(dtype.rawValue), \(report.tensorCount) tensors, "
-                + "\(formatBytes(size)) (\(String(format: "%.1f", ratio * 100))% of the \(formatBytes(report.sourceWeightBytes)) source weights) "
+                + "\(ByteFormat.string(size)) (\(String(format: "%.1f", ratio * 100))% of the \(ByteFormat.string(report.sourceWeightBytes)) source weights) "
                 + "in \(String(format: "%.2f", seconds)) s")
             print("body checksum: \(report.header.checksumKind?.name ?? "?") \(report.header.bodyChecksumHex)")
         }
@@ -177,7 +178,7 @@ final class ProgressLine: @unchecked Sendable {
         var name = p.tensorName
         if name.count > 40 { name = "…" + name.suffix(39) }
         let line = String(format: "\r[%3d%%] %d/%d tensors, %@ / %@  %@", percent, p.tensorsWritten, p.tensorCount,
-                          formatBytes(p.bytesWritten), formatBytes(p.totalBytes), name)
+                          ByteFormat.string(p.bytesWritten), ByteFormat.string(p.totalBytes), name)
         FileHandle.standardError.write(Data((line.padding(toLength: 100, withPad: " ", startingAt: 0)).utf8))
     }
 
@@ -185,17 +186,6 @@ final class ProgressLine: @unchecked Sendable {
         guard enabled, shown else { return }
         FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
     }
-}
-
-func formatBytes(_ n: Int) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-    var value = Double(n)
-    var unit = 0
-    while value >= 1024 && unit < units.count - 1 {
-        value /= 1024
-        unit += 1
-    }
-    return unit == 0 ? "\(n) B" : String(format: "%.1f %@", value, units[unit])
 }
 
 extension Duration {

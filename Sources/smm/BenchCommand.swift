@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import SMMKernels
 import SMMModels
+import SmartModelManager
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -45,7 +46,7 @@ struct BenchCommand: AsyncParsableCommand {
         guard seq <= model.maxPositions else {
             throw CLIError("--seq \(seq) is longer than the model's \(model.maxPositions) positions")
         }
-        var rng = SplitMix(seed: 42)
+        var rng = SplitMix64(state: 42)
         let ids = (0..<batch).map { _ in (0..<seq).map { _ in Int(rng.next() % UInt64(model.vocabularySize)) } }
         let input = try EncoderBatch(ids: ids)
         for _ in 0..<warmup { _ = try model.forward(input) }
@@ -55,24 +56,24 @@ struct BenchCommand: AsyncParsableCommand {
             _ = try model.forward(input)
             times.append(elapsedMs(since: start))
         }
-        let stats = Stats(times)
-        let seqPerS = Double(batch) / (stats.median / 1000)
+        let stats = LatencySummary(times)
+        let seqPerS = Double(batch) / (stats.p50Ms / 1000)
         if json {
             printLine(.object([("model", .string(modelOptions.model ?? "")), ("batch", .int(batch)), ("seq", .int(seq)),
-                               ("runs", .int(runs)), ("median_ms", .number(stats.median)), ("p90_ms", .number(stats.p90)),
-                               ("mean_ms", .number(stats.mean)), ("min_ms", .number(stats.min)),
+                               ("runs", .int(runs)), ("median_ms", .number(stats.p50Ms)), ("p90_ms", .number(stats.p90Ms)),
+                               ("mean_ms", .number(stats.meanMs)), ("min_ms", .number(times.min() ?? 0)),
                                ("sequences_per_s", .number(seqPerS)), ("load_ms", .number(loadMs)),
-                               ("peak_rss_mb", .number(ProcessMemory.peakResidentMB)),
+                               ("peak_rss_mb", .number(peakResidentMiB)),
                                ("threads", .int(WorkerPool.shared.threadCount)), ("blas", .string(BLAS.backendDescription))]))
         } else {
             print("model \(modelOptions.model ?? ""): batch \(batch) x seq \(seq), \(runs) runs, \(WorkerPool.shared.threadCount) threads, \(BLAS.backendDescription)")
-            print(String(format: "median %.2f ms  p90 %.2f ms  mean %.2f ms  (%.1f sequences/s)", stats.median, stats.p90, stats.mean, seqPerS))
-            print(String(format: "load %.1f ms, peak RSS %.0f MB", loadMs, ProcessMemory.peakResidentMB))
+            print(String(format: "median %.2f ms  p90 %.2f ms  mean %.2f ms  (%.1f sequences/s)", stats.p50Ms, stats.p90Ms, stats.meanMs, seqPerS))
+            print(String(format: "load %.1f ms, peak RSS %.0f MB", loadMs, peakResidentMiB))
         }
     }
 
     private func benchDecoder(_ model: GPT2Model, loadMs: Double) throws {
-        var rng = SplitMix(seed: 42)
+        var rng = SplitMix64(state: 42)
         let prompt = (0..<promptTokens).map { _ in Int(rng.next() % UInt64(model.vocabularySize)) }
         let session = model.makeSession()
         var ttfts: [Double] = [], decodes: [Double] = []
@@ -88,20 +89,20 @@ struct BenchCommand: AsyncParsableCommand {
                 decodes.append(Double(last.uptimeNanoseconds - first.uptimeNanoseconds) / 1e6)
             }
         }
-        let ttft = Stats(ttfts), decode = Stats(decodes)
-        let tokensPerS = Double(newTokens - 1) / (decode.median / 1000)
+        let ttft = LatencySummary(ttfts), decode = LatencySummary(decodes)
+        let tokensPerS = Double(newTokens - 1) / (decode.p50Ms / 1000)
         if json {
             printLine(.object([("model", .string(modelOptions.model ?? "")), ("prompt_tokens", .int(promptTokens)),
-                               ("new_tokens", .int(newTokens)), ("runs", .int(runs)), ("ttft_ms", .number(ttft.median)),
+                               ("new_tokens", .int(newTokens)), ("runs", .int(runs)), ("ttft_ms", .number(ttft.p50Ms)),
                                ("decode_tokens_per_s", .number(tokensPerS)),
-                               ("step_ms", .number(decode.median / Double(newTokens - 1))),
-                               ("total_ms", .number(ttft.median + decode.median)), ("load_ms", .number(loadMs)),
-                               ("peak_rss_mb", .number(ProcessMemory.peakResidentMB)),
+                               ("step_ms", .number(decode.p50Ms / Double(newTokens - 1))),
+                               ("total_ms", .number(ttft.p50Ms + decode.p50Ms)), ("load_ms", .number(loadMs)),
+                               ("peak_rss_mb", .number(peakResidentMiB)),
                                ("threads", .int(WorkerPool.shared.threadCount)), ("blas", .string(BLAS.backendDescription))]))
         } else {
             print("model \(modelOptions.model ?? ""): prompt \(promptTokens) + \(newTokens) new tokens, \(runs) runs, \(WorkerPool.shared.threadCount) threads")
-            print(String(format: "TTFT %.2f ms  decode %.1f tokens/s  (%.2f ms/token)", ttft.median, tokensPerS,
-                         decode.median / Double(newTokens - 1)))
+            print(String(format: "TTFT %.2f ms  decode %.1f tokens/s  (%.2f ms/token)", ttft.p50Ms, tokensPerS,
+                         decode.p50Ms / Double(newTokens - 1)))
         }
     }
 
@@ -112,47 +113,9 @@ struct BenchCommand: AsyncParsableCommand {
     }
 }
 
+/// The peak resident memory of this process in MiB (the manager's `ResidentMemory`).
+private var peakResidentMiB: Double { Double(ResidentMemory.peakBytes()) / 1_048_576 }
+
 func elapsedMs(since start: DispatchTime) -> Double {
     Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
-}
-
-/// Median, p90, mean and min of a list of times.
-struct Stats {
-    let median: Double, p90: Double, mean: Double, min: Double
-    init(_ values: [Double]) {
-        let sorted = values.sorted()
-        let n = sorted.count
-        median = n == 0 ? 0 : (n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2)
-        p90 = n == 0 ? 0 : sorted[Swift.min(n - 1, Int((Double(n) * 0.9).rounded(.up)) - 1)]
-        mean = n == 0 ? 0 : sorted.reduce(0, +) / Double(n)
-        min = sorted.first ?? 0
-    }
-}
-
-/// A small seeded generator for reproducible random inputs.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-/// Resident memory of this process, from /proc/self/status (0 where unavailable).
-enum ProcessMemory {
-    static var peakResidentMB: Double { field("VmHWM") }
-    static var residentMB: Double { field("VmRSS") }
-
-    static func field(_ name: String) -> Double {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in text.split(separator: "\n") where line.hasPrefix(name + ":") {
-            let digits = line.split(separator: " ").compactMap { Double($0) }
-            if let kb = digits.first { return kb / 1024 }
-        }
-        return 0
-    }
 }

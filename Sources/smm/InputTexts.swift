@@ -117,9 +117,3 @@ enum InputTexts {
         return i
     }
 }
-
-/// An error the CLI reports as `error: <message>` with exit status 1.
-struct CLIError: Error, CustomStringConvertible {
-    let description: String
-    init(_ message: String) { description = message }
-}

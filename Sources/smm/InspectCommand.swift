@@ -5,6 +5,7 @@ import ArgumentParser
 import Foundation
 import SMMFormat
 import SMMModels
+import SmartModelManager
 
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -74,9 +75,9 @@ struct InspectCommand: ParsableCommand {
         let h = smm.header, m = smm.metadata
         let weights = smm.tensors.filter { !isScale($0, in: smm) }
         let parameters = weights.reduce(0) { $0 + $1.elementCount }
-        print("File:       \(smm.path) (\(h.fileSize) bytes, \(formatSize(h.fileSize)))")
-        print("Format:     SMM \(h.majorVersion).\(h.minorVersion), header \(h.headerSize) B, metadata \(formatSize(h.metadataLength)), "
-              + "tensor table \(formatSize(h.tableLength)), data \(formatSize(h.dataLength))")
+        print("File:       \(smm.path) (\(h.fileSize) bytes, \(ByteFormat.string(h.fileSize)))")
+        print("Format:     SMM \(h.majorVersion).\(h.minorVersion), header \(h.headerSize) B, metadata \(ByteFormat.string(h.metadataLength)), "
+              + "tensor table \(ByteFormat.string(h.tableLength)), data \(ByteFormat.string(h.dataLength))")
         print("Model:      \(m.architecture)\(m.config.architectures.isEmpty ? "" : " (\(m.config.architectures.joined(separator: ", ")))"), "
               + "\(m.config.layerCount) layers, hidden \(m.config.hiddenSize), vocab \(m.config.vocabSize), "
               + "\(m.config.maxPositions) positions, \(formatCount(parameters)) parameters")
@@ -140,7 +141,7 @@ struct InspectCommand: ParsableCommand {
             bytes[key, default: (0, 0)].count += 1
             bytes[key, default: (0, 0)].bytes += e.byteLength
         }
-        return bytes.keys.sorted().map { "\($0): \(bytes[$0]!.count) tensors, \(formatSize(bytes[$0]!.bytes))" }.joined(separator: "; ")
+        return bytes.keys.sorted().map { "\($0): \(bytes[$0]!.count) tensors, \(ByteFormat.string(bytes[$0]!.bytes))" }.joined(separator: "; ")
     }
 
     // MARK: - JSON
@@ -214,17 +215,6 @@ struct InspectCommand: ParsableCommand {
 
 private extension String {
     func leftPad(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
-}
-
-private func formatSize(_ n: Int) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-    var value = Double(n)
-    var unit = 0
-    while value >= 1024 && unit < units.count - 1 {
-        value /= 1024
-        unit += 1
-    }
-    return unit == 0 ? "\(n) B" : String(format: "%.1f %@", value, units[unit])
 }
 
 private func formatCount(_ n: Int) -> String {

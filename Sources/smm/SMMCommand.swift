@@ -78,12 +78,13 @@ struct TextInputOptions: ParsableArguments {
     func read() throws -> [String] { try InputTexts.read(arguments: texts, jsonl: jsonl) }
 }
 
-/// Applies `--threads` through `SMM_THREADS`; must run before the worker pool starts.
+/// Applies `--threads` to the engine's shared worker pool; must run before the pool starts.
 /// - Throws: `CLIError` for a count outside 1...256.
 func applyThreads(_ threads: Int?) throws {
     guard let threads else { return }
-    guard threads > 0, threads <= 256 else { throw CLIError("--threads must be between 1 and 256") }
-    setenv("SMM_THREADS", String(threads), 1)
+    do { try WorkerPool.setSharedThreadCount(threads) } catch WorkerPoolError.invalidThreadCount {
+        throw CLIError("--threads must be between 1 and \(WorkerPool.maxThreadCount)")
+    }
 }
 
 func printLine(_ value: JSONValue) { print(value.text) }

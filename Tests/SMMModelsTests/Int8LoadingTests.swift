@@ -52,8 +52,8 @@ final class Int8LoadingTests: XCTestCase {
         let dir = try scratch()
         for name in ["tiny-bert", "tiny-distilbert"] {
             let file = try convert(name, .int8, into: dir)
-            guard case .encoder(let direct) = try ModelLoader.loadUnquantized(file: file, dtype: nil, pool: .shared),
-                  case .encoder(let widened) = try ModelLoader.loadUnquantized(file: file, dtype: .f32, pool: .shared)
+            guard case .encoder(let direct) = try ModelLoader.load(file: file, dtype: nil, pool: .shared),
+                  case .encoder(let widened) = try ModelLoader.load(file: file, dtype: .f32, pool: .shared)
             else { return XCTFail("\(name) is not an encoder") }
             let former = widened.model.quantized(.int8)
             let a = direct.model.encoder, b = former.encoder
@@ -94,8 +94,8 @@ final class Int8LoadingTests: XCTestCase {
     func testInt8GPT2FileLoadsLikeDequantizeThenQuantize() throws {
         let dir = try scratch()
         let file = try convert("tiny-gpt2", .int8, into: dir)
-        guard case .decoder(let direct) = try ModelLoader.loadUnquantized(file: file, dtype: nil, pool: .shared),
-              case .decoder(let widened) = try ModelLoader.loadUnquantized(file: file, dtype: .f32, pool: .shared)
+        guard case .decoder(let direct) = try ModelLoader.load(file: file, dtype: nil, pool: .shared),
+              case .decoder(let widened) = try ModelLoader.load(file: file, dtype: .f32, pool: .shared)
         else { return XCTFail("tiny-gpt2 is not a decoder") }
         let a = direct.model, b = widened.model.quantized(.int8)
         XCTAssertEqual(a.wte.dtype, .i8)
@@ -158,8 +158,8 @@ final class Int8LoadingTests: XCTestCase {
     func testQuantizingAtLoadPacksTheFilesIntegers() throws {
         let dir = try scratch()
         let file = try convert("tiny-distilbert", .int8, into: dir)
-        guard case .encoder(let fromFile) = try ModelLoader.loadUnquantized(file: file, dtype: nil, pool: .shared),
-              case .encoder(let atLoad) = try ModelLoader.loadUnquantized(
+        guard case .encoder(let fromFile) = try ModelLoader.load(file: file, dtype: nil, pool: .shared),
+              case .encoder(let atLoad) = try ModelLoader.load(
                 directory: Fixtures.url("models/tiny-distilbert"), dtype: .int8, pool: .shared)
         else { return XCTFail("not an encoder") }
         for (x, y) in zip(fromFile.model.encoder.layers, atLoad.model.encoder.layers) {

@@ -85,7 +85,7 @@ final class CacheTests: XCTestCase {
             XCTAssertEqual(bytes, 400_000_000)
             XCTAssertEqual(budget, 250_000_000)
             XCTAssertEqual(variable, "MAX_MODEL_CACHE_SIZE")
-            XCTAssertTrue(error.description.contains("MAX_MODEL_CACHE_SIZE allows 238 MB"), error.description)
+            XCTAssertTrue(error.description.contains("MAX_MODEL_CACHE_SIZE allows 238 MiB"), error.description)
         }
         let temp = try TempModels(["A"])
         let limited = try SmartModelManager(

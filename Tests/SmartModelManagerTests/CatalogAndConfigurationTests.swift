@@ -150,7 +150,7 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(ByteFormat.parse("100B"), 100)
         XCTAssertNil(ByteFormat.parse(""))
         XCTAssertNil(ByteFormat.parse("1e30GB"))
-        XCTAssertEqual(ByteFormat.string(1536), "1.5 KB")
-        XCTAssertEqual(ByteFormat.string(100 << 20), "100 MB")
+        XCTAssertEqual(ByteFormat.string(1536), "1.5 KiB")
+        XCTAssertEqual(ByteFormat.string(100 << 20), "100 MiB")
     }
 }
