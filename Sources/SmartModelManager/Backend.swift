@@ -5,23 +5,6 @@ import Foundation
 import SMMModels
 import SMMKernels
 
-/// One classification: the winning label, its score, and every label's score.
-public struct ClassifierOutput: Sendable, Equatable, Codable {
-    /// The winning label as the model names it.
-    public var label: String
-    /// Its probability.
-    public var score: Float
-    /// Every label's probability, in the model's label order.
-    public var scores: [LabelScore]
-
-    /// An output.
-    public init(label: String, score: Float, scores: [LabelScore]) {
-        self.label = label
-        self.score = score
-        self.scores = scores
-    }
-}
-
 /// A label and its score.
 public struct LabelScore: Sendable, Equatable, Codable {
     /// The label.
@@ -65,41 +48,25 @@ public struct TextGenerationOptions: Sendable, Equatable, Codable {
     }
 }
 
-/// What a generation produced.
-public struct TextGenerationOutput: Sendable, Equatable, Codable {
-    /// The generated text (prompt excluded).
-    public var text: String
-    /// New tokens.
-    public var tokenCount: Int
-    /// Why it stopped (`maxTokens`, `endOfText`, `stopString`, `contextFull`).
-    public var stopReason: String
-
-    /// An output.
-    public init(text: String, tokenCount: Int, stopReason: String) {
-        self.text = text
-        self.tokenCount = tokenCount
-        self.stopReason = stopReason
-    }
-}
-
 /// A model loaded by a backend. Must be safe to call from many tasks at once.
 public protocol LoadedInferenceModel: Sendable {
     /// Bytes the model holds (weights + activations) as the backend measures them; 0 lets the
     /// manager use the catalog's figure.
     var memoryBytes: Int { get }
-    /// Classifies texts with the model's own head.
-    func classify(_ texts: [String]) async throws -> [ClassifierOutput]
+    /// Classifies texts with the model's own head (`method` `.classifier`); the manager fills in the
+    /// results' `model` and `weightsAreRandom`.
+    func classify(_ texts: [String]) async throws -> [ClassificationResult]
     /// One L2-normalised embedding per text.
     func embed(_ texts: [String]) async throws -> [[Float]]
-    /// Continues `prompt`.
-    func generate(prompt: String, options: TextGenerationOptions) async throws -> TextGenerationOutput
+    /// Continues `prompt`. The manager fills in the output's `model` and `weightsAreRandom`.
+    func generate(prompt: String, options: TextGenerationOptions) async throws -> GenerationOutput
 }
 
 extension LoadedInferenceModel {
     /// 0: the manager uses the catalog's figure.
     public var memoryBytes: Int { 0 }
     /// Throws `ManagerError.unsupportedTask`: the model does not classify.
-    public func classify(_ texts: [String]) async throws -> [ClassifierOutput] {
+    public func classify(_ texts: [String]) async throws -> [ClassificationResult] {
         throw ManagerError.unsupportedTask(model: "\(Self.self)", task: ModelTask.classification.rawValue)
     }
     /// Throws `ManagerError.unsupportedTask`: the model does not embed.
@@ -107,7 +74,7 @@ extension LoadedInferenceModel {
         throw ManagerError.unsupportedTask(model: "\(Self.self)", task: ModelTask.embedding.rawValue)
     }
     /// Throws `ManagerError.unsupportedTask`: the model does not generate.
-    public func generate(prompt: String, options: TextGenerationOptions) async throws -> TextGenerationOutput {
+    public func generate(prompt: String, options: TextGenerationOptions) async throws -> GenerationOutput {
         throw ManagerError.unsupportedTask(model: "\(Self.self)", task: ModelTask.generation.rawValue)
     }
 }
@@ -164,13 +131,13 @@ struct EngineEncoder: LoadedInferenceModel {
     let encoder: TextEncoder
     let memoryBytes: Int
 
-    func classify(_ texts: [String]) async throws -> [ClassifierOutput] {
+    func classify(_ texts: [String]) async throws -> [ClassificationResult] {
         let labels = encoder.model.labels
         return try encoder.classify(texts).map { c in
             let scores = c.probabilities.enumerated().map { i, p in
                 LabelScore(label: i < labels.count ? labels[i] : "LABEL_\(i)", score: p)
             }
-            return ClassifierOutput(label: c.label, score: c.score, scores: scores)
+            return ClassificationResult(text: c.text, label: c.label, score: c.score, scores: scores, truncated: c.truncated)
         }
     }
 
@@ -183,13 +150,12 @@ struct EngineGenerator: LoadedInferenceModel {
     let generator: TextGenerator
     let memoryBytes: Int
 
-    func generate(prompt: String, options: TextGenerationOptions) async throws -> TextGenerationOutput {
+    func generate(prompt: String, options: TextGenerationOptions) async throws -> GenerationOutput {
         let sampling = SamplingOptions(temperature: options.temperature, topK: options.topK, topP: options.topP,
                                        repetitionPenalty: options.repetitionPenalty, seed: options.seed)
         let result = try generator.generate(
             prompt: prompt, options: GenerationOptions(maxNewTokens: options.maxNewTokens, sampling: sampling,
                                                        stopAtEndOfText: true, stopStrings: options.stopStrings))
-        return TextGenerationOutput(text: result.text, tokenCount: result.tokenIDs.count,
-                                    stopReason: result.stopReason.rawValue)
+        return GenerationOutput(text: result.text, tokenCount: result.tokenIDs.count, stopReason: result.stopReason)
     }
 }

@@ -2,6 +2,7 @@
 // classification, generation, and the market-mood helper. Every result names the model and the
 // method that answered.
 import Foundation
+import SMMModels
 
 /// The sentiment of one text.
 public struct SentimentResult: Sendable, Codable, Equatable {
@@ -84,18 +85,28 @@ public struct EmbeddingResult: Sendable, Codable, Equatable {
     public var weightsAreRandom: Bool
 }
 
-/// A generation and who made it.
+/// A generation and who made it: the one generation result above the engine (a backend returns
+/// it, the manager fills in `model` and `weightsAreRandom`).
 public struct GenerationOutput: Sendable, Codable, Equatable {
-    /// The generated text.
+    /// The generated text (prompt excluded).
     public var text: String
     /// New tokens.
     public var tokenCount: Int
     /// Why it stopped.
-    public var stopReason: String
+    public var stopReason: StopReason
     /// The model.
     public var model: String
     /// True when the model's weights are random: the text is meaningless.
     public var weightsAreRandom: Bool
+
+    /// An output; a backend leaves `model` and `weightsAreRandom` to the manager.
+    public init(text: String, tokenCount: Int, stopReason: StopReason, model: String = "", weightsAreRandom: Bool = false) {
+        self.text = text
+        self.tokenCount = tokenCount
+        self.stopReason = stopReason
+        self.model = model
+        self.weightsAreRandom = weightsAreRandom
+    }
 }
 
 /// A classification with the model's own labels, or zero-shot labels.
@@ -114,6 +125,21 @@ public struct ClassificationResult: Sendable, Codable, Equatable {
     public var method: InferenceMethod
     /// True when the model's weights are random: the label is meaningless.
     public var weightsAreRandom: Bool
+    /// True when the text was longer than the model's input and only its start was classified.
+    public var truncated: Bool
+
+    /// A result; a backend leaves `model` and `weightsAreRandom` to the manager.
+    public init(text: String, label: String, score: Float, scores: [LabelScore], model: String = "",
+                method: InferenceMethod = .classifier, weightsAreRandom: Bool = false, truncated: Bool = false) {
+        self.text = text
+        self.label = label
+        self.score = score
+        self.scores = scores
+        self.model = model
+        self.method = method
+        self.weightsAreRandom = weightsAreRandom
+        self.truncated = truncated
+    }
 }
 
 extension SmartModelManager {
@@ -216,7 +242,8 @@ extension SmartModelManager {
             }
             return zip(texts, try await model.classify(texts)).map { text, out in
                 ClassificationResult(text: text, label: out.label, score: out.score, scores: out.scores,
-                                     model: context.model.id, method: .classifier, weightsAreRandom: context.weightsAreRandom)
+                                     model: context.model.id, method: .classifier,
+                                     weightsAreRandom: context.weightsAreRandom, truncated: out.truncated)
             }
         }
     }
@@ -236,9 +263,10 @@ extension SmartModelManager {
         guard !prompt.isEmpty else { throw ManagerError.invalidInput("the prompt is empty") }
         guard options.maxNewTokens >= 0 else { throw ManagerError.invalidInput("maxNewTokens must be >= 0") }
         return try await withModel(for: task) { model, context in
-            let out = try await model.generate(prompt: prompt, options: options)
-            return GenerationOutput(text: out.text, tokenCount: out.tokenCount, stopReason: out.stopReason,
-                                    model: context.model.id, weightsAreRandom: context.weightsAreRandom)
+            var out = try await model.generate(prompt: prompt, options: options)
+            out.model = context.model.id
+            out.weightsAreRandom = context.weightsAreRandom
+            return out
         }
     }
 }

@@ -96,15 +96,16 @@ struct FakeModel: LoadedInferenceModel {
         if delay > .zero { try await Task.sleep(for: delay) }
     }
 
-    func classify(_ texts: [String]) async throws -> [ClassifierOutput] {
+    func classify(_ texts: [String]) async throws -> [ClassificationResult] {
         guard kind == .classifier else { throw ManagerError.unsupportedTask(model: id, task: "classification") }
         try await work()
         return texts.map { text in
             let v = fakeEmbedding(text, salt: 0)
             let positive: Float = v[0] >= v[1] ? 0.9 : 0.1
-            return ClassifierOutput(label: positive > 0.5 ? "POSITIVE" : "NEGATIVE", score: max(positive, 1 - positive),
-                                    scores: [LabelScore(label: "NEGATIVE", score: 1 - positive),
-                                             LabelScore(label: "POSITIVE", score: positive)])
+            return ClassificationResult(text: text, label: positive > 0.5 ? "POSITIVE" : "NEGATIVE",
+                                        score: max(positive, 1 - positive),
+                                        scores: [LabelScore(label: "NEGATIVE", score: 1 - positive),
+                                                 LabelScore(label: "POSITIVE", score: positive)])
         }
     }
 
@@ -114,10 +115,10 @@ struct FakeModel: LoadedInferenceModel {
         return texts.map { fakeEmbedding($0, salt: salt) }
     }
 
-    func generate(prompt: String, options: TextGenerationOptions) async throws -> TextGenerationOutput {
+    func generate(prompt: String, options: TextGenerationOptions) async throws -> GenerationOutput {
         guard kind == .generator else { throw ManagerError.unsupportedTask(model: id, task: "generation") }
         try await work()
-        return TextGenerationOutput(text: "\(id):\(prompt)", tokenCount: options.maxNewTokens, stopReason: "maxTokens")
+        return GenerationOutput(text: "\(id):\(prompt)", tokenCount: options.maxNewTokens, stopReason: .maxTokens)
     }
 }
 
