@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "SMMFormat"),
         .target(name: "SMMModels", dependencies: ["SMMKernels", "SMMFormat", "SMMTokenizers"]),
         .target(name: "SmartModelManager",
-                dependencies: ["SMMModels", "SMMKernels", .product(name: "Logging", package: "swift-log")]),
+                dependencies: ["SMMModels", "SMMFormat", "SMMKernels", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "smm",
                           dependencies: ["SmartModelManager",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")]),

@@ -21,7 +21,7 @@ public struct TensorView: Sendable {
     /// The tensor's name in the file it came from.
     public var name: String { info.name }
     /// Element type.
-    public var dtype: DType { info.dtype }
+    public var dtype: ElementType { info.dtype }
     /// Dimensions, outermost first.
     public var shape: [Int] { info.shape }
     /// Number of elements.
@@ -74,7 +74,7 @@ public struct TensorView: Sendable {
     /// Returns the view when its dtype is one of `allowed`.
     /// - Throws: `FormatError.dtypeMismatch`.
     @discardableResult
-    public func expectDType(_ allowed: [DType]) throws -> TensorView {
+    public func expectDType(_ allowed: [ElementType]) throws -> TensorView {
         guard allowed.contains(dtype) else {
             throw FormatError.dtypeMismatch(path: path, tensor: name, expected: allowed, actual: dtype)
         }

@@ -44,7 +44,7 @@ public enum FormatError: Error, Sendable, Equatable, CustomStringConvertible, Lo
     /// A tensor's `shape` is invalid (negative or non-integer entry, element count overflow...).
     case invalidShape(path: String, tensor: String, reason: String)
     /// The byte length given by `data_offsets` does not match `dtype` size × element count.
-    case sizeMismatch(path: String, tensor: String, dtype: DType, shape: [Int], expectedBytes: Int, actualBytes: Int)
+    case sizeMismatch(path: String, tensor: String, dtype: ElementType, shape: [Int], expectedBytes: Int, actualBytes: Int)
     /// A tensor's `data_offsets` are reversed or reach past the end of the data section.
     case offsetsOutOfRange(path: String, tensor: String, begin: Int, end: Int, dataLength: Int)
     /// Two tensors share bytes of the data section.
@@ -55,11 +55,11 @@ public enum FormatError: Error, Sendable, Equatable, CustomStringConvertible, Lo
     /// No tensor of that name. `tried` lists every name looked up (prefixed variants included).
     case tensorNotFound(name: String, location: String, tried: [String])
     /// The tensor's dtype cannot be used for the requested operation (e.g. `I64` read as floats).
-    case unsupportedDType(path: String, tensor: String, dtype: DType, operation: String)
+    case unsupportedDType(path: String, tensor: String, dtype: ElementType, operation: String)
     /// The tensor does not have the shape the model needs.
     case shapeMismatch(path: String, tensor: String, expected: [Int], actual: [Int])
     /// The tensor does not have one of the dtypes the caller accepts.
-    case dtypeMismatch(path: String, tensor: String, expected: [DType], actual: DType)
+    case dtypeMismatch(path: String, tensor: String, expected: [ElementType], actual: ElementType)
     /// A destination buffer has the wrong number of elements for the tensor.
     case bufferSizeMismatch(path: String, tensor: String, expectedCount: Int, actualCount: Int)
 
@@ -135,7 +135,7 @@ public enum FormatError: Error, Sendable, Equatable, CustomStringConvertible, Lo
         case let .duplicateTensor(path, name):
             return "safetensors header of '\(path)' lists tensor '\(name)' more than once"
         case let .unknownDType(path, tensor, dtype):
-            return "tensor '\(tensor)' in '\(path)' has unknown dtype '\(dtype)' (known: \(DType.allCases.map(\.safetensorsName).joined(separator: ", ")))"
+            return "tensor '\(tensor)' in '\(path)' has unknown dtype '\(dtype)' (known: \(ElementType.allCases.map(\.safetensorsName).joined(separator: ", ")))"
         case let .invalidShape(path, tensor, reason):
             return "tensor '\(tensor)' in '\(path)' has an invalid shape: \(reason)"
         case let .sizeMismatch(path, tensor, dtype, shape, expected, actual):

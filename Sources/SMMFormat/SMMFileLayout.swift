@@ -67,8 +67,12 @@ public enum SMMChecksumKind: UInt32, Sendable, CaseIterable {
     }
 }
 
-/// The weight storage type of a converted model, as chosen at conversion (`--dtype`).
-public enum SMMStorageDType: String, Sendable, CaseIterable, Codable, Hashable {
+/// The weight storage type of a model: what `smm-convert --dtype` stores, what `--dtype` quantizes
+/// to at load, what the manager's catalog sizes and selects by. The one dtype enum of the project
+/// from the format to the CLI (a 4-bit or bf16-compute case would be added here).
+///
+/// Sorted largest first (`f32 < f16`): by bytes per parameter, descending, then by name.
+public enum ModelDType: String, Sendable, CaseIterable, Codable, Hashable, Comparable {
     /// Every tensor as stored in float32.
     case f32
     /// Matrices (rank ≥ 2) in IEEE half precision; vectors (biases, LayerNorm) stay f32.
@@ -78,8 +82,22 @@ public enum SMMStorageDType: String, Sendable, CaseIterable, Codable, Hashable {
     /// Matrices (rank ≥ 2) in int8, symmetric, one f32 scale per output channel; vectors stay f32.
     case int8
 
+    /// Bytes per parameter of a matrix in this storage (int8's per-row scales not counted).
+    public var bytesPerParameter: Double {
+        switch self {
+        case .f32: return 4
+        case .f16, .bf16: return 2
+        case .int8: return 1
+        }
+    }
+
+    /// Larger storage first: f32, then bf16 and f16 (by name), then int8.
+    public static func < (a: ModelDType, b: ModelDType) -> Bool {
+        a.bytesPerParameter > b.bytesPerParameter || (a.bytesPerParameter == b.bytesPerParameter && a.rawValue < b.rawValue)
+    }
+
     /// The element type of a matrix in this storage.
-    public var matrixDType: DType {
+    public var matrixDType: ElementType {
         switch self {
         case .f32: return .f32
         case .f16: return .f16
@@ -89,9 +107,9 @@ public enum SMMStorageDType: String, Sendable, CaseIterable, Codable, Hashable {
     }
 }
 
-// MARK: - DType codes
+// MARK: - ElementType codes
 
-extension DType {
+extension ElementType {
     /// The dtype's code in an `.smm` tensor table entry.
     public var smmCode: UInt8 {
         switch self {
@@ -115,7 +133,7 @@ extension DType {
 
     /// The dtype with `.smm` code `code`, or nil for an unknown code.
     public init?(smmCode code: UInt8) {
-        guard let match = DType.allCases.first(where: { $0.smmCode == code }) else { return nil }
+        guard let match = ElementType.allCases.first(where: { $0.smmCode == code }) else { return nil }
         self = match
     }
 }
@@ -257,7 +275,7 @@ public struct SMMTensorEntry: Sendable, Equatable, Hashable {
     /// The tensor's name (a Hugging Face checkpoint key).
     public var name: String
     /// Element type as stored.
-    public var dtype: DType
+    public var dtype: ElementType
     /// Dimensions, outermost first (row-major).
     public var shape: [Int]
     /// Offset of the first byte from the start of the file (a multiple of 64).
@@ -268,7 +286,7 @@ public struct SMMTensorEntry: Sendable, Equatable, Hashable {
     public var quantization: SMMQuantization
 
     /// Makes an entry.
-    public init(name: String, dtype: DType, shape: [Int], dataOffset: Int, byteLength: Int,
+    public init(name: String, dtype: ElementType, shape: [Int], dataOffset: Int, byteLength: Int,
                 quantization: SMMQuantization = .none) {
         self.name = name
         self.dtype = dtype

@@ -148,7 +148,7 @@ public struct SMMFileMetadata: Sendable, Equatable {
     /// Longest input in tokens, special tokens included.
     public var maxLength: Int
     /// The weight storage type chosen at conversion.
-    public var dtype: SMMStorageDType
+    public var dtype: ModelDType
     /// Where the model came from.
     public var provenance: SMMProvenance
 
@@ -158,7 +158,7 @@ public struct SMMFileMetadata: Sendable, Equatable {
     /// Makes metadata from a Hugging Face `config.json` text and the other parts.
     /// - Throws: `FormatError.invalidJSON` / `.invalidConfig` / `.unsupportedModelType` for a bad config.
     public init(configJSON: String, tokenizer: SMMTokenizerMetadata, labels: [String]? = nil,
-                defaultPooling: String? = nil, maxLength: Int? = nil, dtype: SMMStorageDType = .f32,
+                defaultPooling: String? = nil, maxLength: Int? = nil, dtype: ModelDType = .f32,
                 provenance: SMMProvenance) throws {
         let value: JSONValue
         do {
@@ -179,7 +179,7 @@ public struct SMMFileMetadata: Sendable, Equatable {
     }
 
     private init(config: ModelConfig, configValue: JSONValue, tokenizer: SMMTokenizerMetadata, labels: [String],
-                 defaultPooling: String?, maxLength: Int, dtype: SMMStorageDType, provenance: SMMProvenance) {
+                 defaultPooling: String?, maxLength: Int, dtype: ModelDType, provenance: SMMProvenance) {
         self.config = config
         self.configValue = configValue
         self.configJSON = String(decoding: configValue.serialized(), as: UTF8.self)
@@ -351,8 +351,8 @@ public struct SMMFileMetadata: Sendable, Equatable {
         }
         let maxLength = try r.int(top, "max_length", in: nil, range: 1..<(config.maxPositions + 1))
         let dtypeName = try r.string(top, "dtype")
-        guard let dtype = SMMStorageDType(rawValue: dtypeName) else {
-            throw r.fail("'dtype' '\(dtypeName)' is not one of \(SMMStorageDType.allCases.map(\.rawValue))")
+        guard let dtype = ModelDType(rawValue: dtypeName) else {
+            throw r.fail("'dtype' '\(dtypeName)' is not one of \(ModelDType.allCases.map(\.rawValue))")
         }
 
         // Provenance (all fields optional for readers: it is informational)

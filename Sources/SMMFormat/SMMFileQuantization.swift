@@ -80,7 +80,7 @@ public enum SMMQuantizer {
 
     /// Replaces the float tensor at `values` by what storing it as `dtype` and reading it back gives:
     /// f16 / bf16 rounding, or int8 quantization along `axis` then dequantization. f32 leaves it as is.
-    public static func roundTrip(_ values: UnsafeMutablePointer<Float>, shape: [Int], as dtype: DType, axis: Int) {
+    public static func roundTrip(_ values: UnsafeMutablePointer<Float>, shape: [Int], as dtype: ElementType, axis: Int) {
         let count = shape.reduce(1, *)
         guard count > 0 else { return }
         switch dtype {

@@ -310,7 +310,7 @@ public enum SMMFileReader {
             guard !nameBytes.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
                 throw fail("the name contains control characters")
             }
-            guard let dtype = DType(smmCode: dtypeCode) else {
+            guard let dtype = ElementType(smmCode: dtypeCode) else {
                 throw fail("unknown dtype code \(dtypeCode) (written by a later format version?)", name)
             }
             let rawOffset = u64(file, cursor + 8), rawLength = u64(file, cursor + 16)

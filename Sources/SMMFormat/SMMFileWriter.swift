@@ -43,7 +43,7 @@ public struct SMMFileWriter {
     /// A tensor to write.
     public struct Tensor {
         public var name: String
-        public var dtype: DType
+        public var dtype: ElementType
         public var shape: [Int]
         public var quantization: Quantization
         /// Fills exactly `byteLength` bytes (little-endian elements). The buffer is zeroed and 64-byte aligned.
@@ -69,7 +69,7 @@ public struct SMMFileWriter {
     public static func scaleName(for name: String) -> String { name + ":scale" }
 
     /// Adds a tensor whose bytes `fill` writes when the writer reaches it.
-    public mutating func add(name: String, dtype: DType, shape: [Int], quantization: Quantization = .none,
+    public mutating func add(name: String, dtype: ElementType, shape: [Int], quantization: Quantization = .none,
                              fill: @escaping (UnsafeMutableRawBufferPointer) throws -> Void) {
         tensors.append(Tensor(name: name, dtype: dtype, shape: shape, quantization: quantization, fill: fill))
     }
@@ -103,7 +103,7 @@ public struct SMMFileWriter {
 
     /// Adds a float tensor stored as `dtype` (f32, f16 or bf16). Values that do not fill `shape`
     /// exactly, or another dtype, make `write` throw.
-    public mutating func add(name: String, shape: [Int], floats: [Float], as dtype: DType = .f32) {
+    public mutating func add(name: String, shape: [Int], floats: [Float], as dtype: ElementType = .f32) {
         guard [.f32, .f16, .bf16].contains(dtype) else {
             rejected.append("tensor '\(name)': floats can be stored as f32, f16 or bf16, not \(dtype)")
             return
@@ -150,7 +150,7 @@ public struct SMMFileWriter {
     }
 
     /// Writes `src` as little-endian `dtype` (f32, f16 or bf16) into `out`.
-    public static func encode(_ src: UnsafeBufferPointer<Float>, as dtype: DType, into out: UnsafeMutableRawBufferPointer) {
+    public static func encode(_ src: UnsafeBufferPointer<Float>, as dtype: ElementType, into out: UnsafeMutableRawBufferPointer) {
         guard let s = src.baseAddress, let d = out.baseAddress, src.count > 0 else { return }
         switch dtype {
         case .f16: convertF32ToF16(src: s, dst: d, count: src.count)

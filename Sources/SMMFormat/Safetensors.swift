@@ -5,7 +5,7 @@ public struct TensorInfo: Sendable, Equatable, Hashable {
     /// The tensor's name in the file (`bert.encoder.layer.0.attention.self.query.weight`).
     public var name: String
     /// Element type.
-    public var dtype: DType
+    public var dtype: ElementType
     /// Dimensions, outermost first (row-major). Empty for a scalar.
     public var shape: [Int]
     /// The tensor's bytes as offsets from the start of the *file* (not of the data section),
@@ -13,7 +13,7 @@ public struct TensorInfo: Sendable, Equatable, Hashable {
     public var byteRange: Range<Int>
 
     /// Makes a tensor description.
-    public init(name: String, dtype: DType, shape: [Int], byteRange: Range<Int>) {
+    public init(name: String, dtype: ElementType, shape: [Int], byteRange: Range<Int>) {
         self.name = name
         self.dtype = dtype
         self.shape = shape
@@ -278,7 +278,7 @@ public struct SafetensorsFile: Sendable {
         guard case let .string(dtypeName) = dtypeValue else {
             throw FormatError.invalidHeader(path: path, reason: "\"dtype\" of tensor '\(name)' must be a string, found \(dtypeValue.kindDescription)")
         }
-        guard let dtype = DType(safetensorsName: dtypeName) else {
+        guard let dtype = ElementType(safetensorsName: dtypeName) else {
             throw FormatError.unknownDType(path: path, tensor: name, dtype: dtypeName)
         }
         // shape

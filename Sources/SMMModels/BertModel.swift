@@ -4,13 +4,14 @@
 //   [bert.]encoder.layer.N.attention.self.{query,key,value}, attention.output.{dense,LayerNorm}
 //   [bert.]encoder.layer.N.intermediate.dense, output.{dense,LayerNorm}
 //   [bert.]pooler.dense, classifier
+import SMMFormat
 import SMMKernels
 
 enum BertLoader {
     /// The model in `source`; with `quantization` `.int8` the encoder blocks' linear layers are built
     /// as int8 (the pooler and classifier stay f32).
     static func load(shape s: EncoderShape, numLabels: Int, labels: [String], source: any TensorSource,
-                     quantization: WeightQuantization? = nil, pool: WorkerPool) throws -> EncoderModel {
+                     quantization: ModelDType? = nil, pool: WorkerPool) throws -> EncoderModel {
         let w = try WeightLoader(source: source, prefixes: ["bert.", "", "model."],
                                  probe: "embeddings.word_embeddings.weight", modelName: "BERT",
                                  quantization: quantization, pool: pool)

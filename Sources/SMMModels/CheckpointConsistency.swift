@@ -54,14 +54,14 @@ public enum CheckpointConsistency {
     /// The loader picks the int8 kernels from the metadata, so a file that says int8 over f32
     /// weights would otherwise run them wrongly.
     /// - Throws: `ModelError.unsupportedModel` naming a tensor that contradicts the metadata.
-    public static func checkStorage(_ tensors: [SMMTensorEntry], dtype: SMMStorageDType) throws {
-        let own: DType = switch dtype {
+    public static func checkStorage(_ tensors: [SMMTensorEntry], dtype: ModelDType) throws {
+        let own: ElementType = switch dtype {
         case .f32: .f32
         case .f16: .f16
         case .bf16: .bf16
         case .int8: .i8
         }
-        let reduced: Set<DType> = [.f16, .bf16, .i8]
+        let reduced: Set<ElementType> = [.f16, .bf16, .i8]
         if let other = tensors.first(where: { reduced.contains($0.dtype) && $0.dtype != own }) {
             throw ModelError.unsupportedModel("the file says its weights are \(dtype.rawValue), but tensor '\(other.name)' "
                 + "is \(other.dtype.rawValue)")

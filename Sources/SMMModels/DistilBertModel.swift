@@ -4,13 +4,14 @@
 //   [distilbert.]transformer.layer.N.attention.{q_lin,k_lin,v_lin,out_lin}, sa_layer_norm
 //   [distilbert.]transformer.layer.N.ffn.{lin1,lin2}, output_layer_norm
 //   pre_classifier (then ReLU), classifier
+import SMMFormat
 import SMMKernels
 
 enum DistilBertLoader {
     /// The model in `source`; with `quantization` `.int8` the encoder blocks' linear layers are built
     /// as int8 (the pooler and classifier stay f32).
     static func load(shape s: EncoderShape, numLabels: Int, labels: [String], source: any TensorSource,
-                     quantization: WeightQuantization? = nil, pool: WorkerPool) throws -> EncoderModel {
+                     quantization: ModelDType? = nil, pool: WorkerPool) throws -> EncoderModel {
         let w = try WeightLoader(source: source, prefixes: ["distilbert.", ""],
                                  probe: "embeddings.word_embeddings.weight", modelName: "DistilBERT",
                                  quantization: quantization, pool: pool)

@@ -53,7 +53,7 @@ struct EmbeddingTable: @unchecked Sendable {
     }
 
     /// The stored type, for descriptions and tests: `f32`, `f16`, `bf16` or `i8`.
-    var dtype: DType {
+    var dtype: ElementType {
         switch storage {
         case .f32: return .f32
         case .f16: return .f16

@@ -13,6 +13,7 @@
 // All activation buffers and the KV cache belong to a `GenerationSession` and are allocated once,
 // when the session is made; a decode step allocates nothing (except the returned Array when the
 // Array-returning API is used instead of the `withLogits` one).
+import SMMFormat
 import SMMKernels
 
 /// The sizes of a GPT-2 model (from its `config.json`).
@@ -112,7 +113,7 @@ public final class GPT2Model: Sendable {
     /// Keys may be under `transformer.` or bare. With `quantization` `.int8`, the blocks' linear
     /// layers and the LM head are built as int8 (from the source's int8 tensors when it stores them).
     /// Throws `ModelError` for a missing tensor, a wrong shape, or sizes the engine cannot run.
-    public init(shape s: GPT2Shape, source: any TensorSource, quantization: WeightQuantization? = nil,
+    public init(shape s: GPT2Shape, source: any TensorSource, quantization: ModelDType? = nil,
                 pool: WorkerPool = .shared) throws {
         try s.validate()
         let w = try WeightLoader(source: source, prefixes: ["transformer.", ""], probe: "wte.weight",
@@ -174,7 +175,7 @@ public final class GPT2Model: Sendable {
     }
 
     /// Loads a model (the entry point `ModelLoader` uses once config.json is mapped to a shape).
-    static func load(shape: GPT2Shape, source: any TensorSource, quantization: WeightQuantization? = nil,
+    static func load(shape: GPT2Shape, source: any TensorSource, quantization: ModelDType? = nil,
                      pool: WorkerPool) throws -> GPT2Model {
         try GPT2Model(shape: shape, source: source, quantization: quantization, pool: pool)
     }

@@ -30,7 +30,7 @@ public enum ModelConverter {
     /// How one tensor is stored.
     public struct Plan: Sendable, Equatable {
         /// The stored dtype (`f32`, `f16`, `bf16` or `i8`).
-        public var dtype: DType
+        public var dtype: ElementType
         /// For int8: the output-channel axis the scales run along; for packed panels: the output axis.
         public var axis: Int
         /// f32 stored in the f32 kernel's packed panels (`SMMPanelLayout`), so that loading maps the
@@ -48,7 +48,7 @@ public enum ModelConverter {
     /// In an f32 file, the weight matrices of linear layers are stored in packed panels when their
     /// output count is a multiple of 48 (every BERT, DistilBERT and GPT-2
     /// block matrix; not the embedding tables, GPT-2's LM head, or a 2-label classifier).
-    public static func storagePlan(name: String, shape: [Int], dtype: SMMStorageDType, modelType: String) -> Plan {
+    public static func storagePlan(name: String, shape: [Int], dtype: ModelDType, modelType: String) -> Plan {
         let count = shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
         let axis = modelType == "gpt2" && isConv1D(name) ? 1 : 0
         guard dtype != .f32, shape.count >= 2, count >= minReducedElements,
@@ -76,7 +76,7 @@ public enum ModelConverter {
     /// position and token-type embeddings (positions × hidden: about 1% of a model), a measurable
     /// share of bf16's error; in int8 files they are int8 per row like the word embeddings, their
     /// rounding being lost in that of the int8 matrices and activations. Measurements: Docs/FORMAT.md §6.
-    static func keepsF32(_ name: String, dtype: SMMStorageDType) -> Bool {
+    static func keepsF32(_ name: String, dtype: ModelDType) -> Bool {
         if ["pooler.dense.weight", "classifier.weight"].contains(where: { name.hasSuffix($0) }) { return true }
         return dtype != .int8
             && ["position_embeddings.weight", "token_type_embeddings.weight", "wpe.weight"].contains { name.hasSuffix($0) }
@@ -89,7 +89,7 @@ public enum ModelConverter {
     /// Conversion settings.
     public struct Options {
         /// Storage dtype of the matrices.
-        public var dtype: SMMStorageDType
+        public var dtype: ModelDType
         /// Replace an existing output file.
         public var overwrite: Bool
         /// Body checksum kind.
@@ -106,7 +106,7 @@ public enum ModelConverter {
 
         /// Makes settings; by default f32, no overwrite, an XXH64 body checksum, hashed sources and
         /// no checks beyond loading the converted model.
-        public init(dtype: SMMStorageDType = .f32, overwrite: Bool = false, checksum: SMMChecksumKind = .xxh64,
+        public init(dtype: ModelDType = .f32, overwrite: Bool = false, checksum: SMMChecksumKind = .xxh64,
                     hashSources: Bool = true, progress: ((SMMWriteProgress) -> Void)? = nil,
                     validate: ((_ file: SMMFile, _ model: LoadedModel) throws -> Void)? = nil) {
             self.dtype = dtype
@@ -137,7 +137,7 @@ public enum ModelConverter {
     /// The metadata a conversion of `directory` would write.
     /// - Throws: `FormatError` (config), `TokenizerError`, `ModelError.unsupportedModel` when the
     ///   tokenizer cannot be stored faithfully.
-    public static func metadata(directory: URL, dtype: SMMStorageDType, created: Date = Date(),
+    public static func metadata(directory: URL, dtype: ModelDType, created: Date = Date(),
                                 hashSources: Bool = true) throws -> SMMFileMetadata {
         let configURL = directory.appendingPathComponent("config.json")
         let config = try ModelConfig.load(contentsOf: configURL)
@@ -372,7 +372,7 @@ public enum ModelConverter {
     /// Throws when `values` (tensor `name`, read from `source` dtype) hold a NaN or an infinity:
     /// a model with one computes garbage (NaN outputs) for every input that reaches it.
     /// - Throws: `ModelError.unsupportedModel` naming the tensor, the value and its element index.
-    static func checkFinite(_ values: UnsafeBufferPointer<Float>, tensor name: String, source: DType) throws {
+    static func checkFinite(_ values: UnsafeBufferPointer<Float>, tensor name: String, source: ElementType) throws {
         // A branch-free pass first (vectorizes); the index is looked for only when there is one.
         var exponents: UInt32 = 0
         for v in values { exponents = max(exponents, v.bitPattern & 0x7F80_0000) }
@@ -387,7 +387,7 @@ public enum ModelConverter {
     /// Throws when a finite value of `values` became an infinity stored as `dtype` (f16's largest
     /// finite value is 65504; bf16 has f32's range but rounds up near its edge).
     /// - Throws: `ModelError.unsupportedModel` naming the tensor, the value and its element index.
-    static func checkEncodedRange(_ values: UnsafeBufferPointer<Float>, encoded: UnsafeRawBufferPointer, as dtype: DType,
+    static func checkEncodedRange(_ values: UnsafeBufferPointer<Float>, encoded: UnsafeRawBufferPointer, as dtype: ElementType,
                                   tensor name: String, firstElement: Int = 0) throws {
         let mask: UInt16 = dtype == .f16 ? 0x7C00 : 0x7F80
         guard dtype == .f16 || dtype == .bf16, encoded.count >= 2 * values.count else { return }
@@ -403,7 +403,7 @@ public enum ModelConverter {
     }
 
     /// The error for a finite `value` of tensor `name` that `dtype` (f16 or bf16) cannot hold.
-    static func rangeError(tensor name: String, value: Float, element: Int, dtype: DType) -> ModelError {
+    static func rangeError(tensor name: String, value: Float, element: Int, dtype: ElementType) -> ModelError {
         let largest = dtype == .f16 ? "65504" : "about 3.39e38"
         return ModelError.unsupportedModel("tensor '\(name)' has the value \(value) at element \(element), beyond "
             + "\(dtype.rawValue)'s range (largest finite value \(largest)); use another --dtype "

@@ -12,7 +12,7 @@ extension ModelLoader {
     /// to f32. Every f32 layer is packed for the f32 kernel as it is read (`WeightLoader`).
     /// - Throws: `ModelError` (missing or misshapen tensor, a tokenizer the engine cannot rebuild),
     ///   `TokenizerError`, `FormatError`.
-    public static func load(file: SMMFile, dtype: SMMStorageDType? = nil, pool: WorkerPool = .shared) throws -> LoadedModel {
+    public static func load(file: SMMFile, dtype: ModelDType? = nil, pool: WorkerPool = .shared) throws -> LoadedModel {
         let metadata = file.metadata
         try CheckpointConsistency.checkLayers(file.tensors.map(\.name), config: metadata.config)
         try CheckpointConsistency.checkStorage(file.tensors, dtype: metadata.dtype)
@@ -21,7 +21,7 @@ extension ModelLoader {
             source = QuantizingTensorSource(base: source, dtype: dtype, modelType: metadata.architecture)
         }
         let runInt8 = dtype == .int8 || (dtype == nil && metadata.dtype == .int8)
-        let quantization: WeightQuantization? = runInt8 ? .int8 : nil
+        let quantization: ModelDType? = runInt8 ? .int8 : nil
         switch metadata.config {
         case .bert, .distilbert:
             let model = try encoder(config: metadata.config, source: source, quantization: quantization, pool: pool)

@@ -28,7 +28,7 @@ public enum ModelLoader {
     /// would store them; for `.int8` the linear layers are built as int8 straight away, one matrix at
     /// a time (the f32 pages of each matrix are given back once it is quantized), so the f32 model
     /// never exists as a whole. f32 layers are packed for the f32 kernel as each is read.
-    public static func load(directory: URL, dtype: SMMStorageDType? = nil, pool: WorkerPool = .shared) throws
+    public static func load(directory: URL, dtype: ModelDType? = nil, pool: WorkerPool = .shared) throws
         -> LoadedModel {
         let config = try ModelConfig.load(directory: directory)
         let checkpoint = try Checkpoint.open(directory: directory)
@@ -37,7 +37,7 @@ public enum ModelLoader {
         if let dtype, dtype != .f32 {
             source = QuantizingTensorSource(base: source, dtype: dtype, modelType: config.modelType)
         }
-        let quantization: WeightQuantization? = dtype == .int8 ? .int8 : nil
+        let quantization: ModelDType? = dtype == .int8 ? .int8 : nil
         switch config {
         case .bert, .distilbert:
             let model = try encoder(config: config, source: source, quantization: quantization, pool: pool)
@@ -60,7 +60,7 @@ public enum ModelLoader {
     /// quantizes the weights at load.
     /// - Throws: `FormatError` (missing path, a file that is not a valid `.smm` file, with what it
     ///   looks like instead), `ModelError`, `TokenizerError`.
-    public static func load(path: String, dtype: SMMStorageDType? = nil, pool: WorkerPool = .shared) throws
+    public static func load(path: String, dtype: ModelDType? = nil, pool: WorkerPool = .shared) throws
         -> LoadedModel {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
@@ -73,7 +73,7 @@ public enum ModelLoader {
     /// Builds a BERT or DistilBERT model from its config and tensors. With `quantization` `.int8`
     /// the encoder blocks' linear layers are built as int8 (from the source's int8 tensors when it
     /// stores them); the pooler and classification head stay f32.
-    public static func encoder(config: ModelConfig, source: any TensorSource, quantization: WeightQuantization? = nil,
+    public static func encoder(config: ModelConfig, source: any TensorSource, quantization: ModelDType? = nil,
                                pool: WorkerPool = .shared) throws -> EncoderModel {
         switch config {
         case .bert(let c):

@@ -6,20 +6,18 @@
 // biggest decode matmul). What stays f32: embeddings, LayerNorms, biases, attention itself, and the
 // encoders' small heads (pooler, pre-classifier, classifier) unless asked for. The f32 model is not
 // changed; the quantized one shares its f32 tensors (embeddings, norms, biases).
+import SMMFormat
 import SMMKernels
 
-/// How the weights of a model's linear layers are stored and multiplied.
-public enum WeightQuantization: String, Sendable, Codable, CaseIterable {
-    /// int8 per output channel (symmetric, scale = max |w_row| / 127); activations quantized per
-    /// row at run time (asymmetric uint8); int32 accumulation with AVX-512 VNNI where available.
-    case int8
-}
-
 extension LinearWeight {
-    /// This layer in `mode`.
-    func quantized(_ mode: WeightQuantization, pool: WorkerPool) -> LinearWeight {
+    /// This layer computed in `mode`: int8 per output channel (symmetric, scale = max |w_row| / 127;
+    /// activations quantized per row at run time, asymmetric uint8; int32 accumulation with
+    /// AVX-512 VNNI where available). f32, f16 and bf16 layers compute in f32 (their weights are
+    /// widened at load), so the layer is returned as it is.
+    func quantized(_ mode: ModelDType, pool: WorkerPool) -> LinearWeight {
         switch mode {
         case .int8: return quantizedInt8(pool: pool)
+        case .f32, .f16, .bf16: return self
         }
     }
 }
@@ -30,13 +28,13 @@ extension EncoderModel {
     ///   DistilBERT pre-classifier and classifier). They are small (one row per sequence), so the
     ///   default keeps them f32.
     /// - Returns: a new model; this one is unchanged and shares its f32 tensors with it.
-    public func quantized(_ mode: WeightQuantization = .int8, heads: Bool = false) -> EncoderModel {
+    public func quantized(_ mode: ModelDType = .int8, heads: Bool = false) -> EncoderModel {
         let pool = self.pool
         return mapLinears { w, role in role == .block || heads ? w.quantized(mode, pool: pool) : w }
     }
 
     /// `.int8` when the encoder blocks' linear layers are int8, nil when they are f32.
-    public var weightQuantization: WeightQuantization? {
+    public var weightQuantization: ModelDType? {
         encoder.layers.first?.query.quantized != nil ? .int8 : nil
     }
 }
@@ -47,13 +45,13 @@ extension GPT2Model {
     ///   the f32 `wte`, so a tied head costs an extra V x C bytes). It is the biggest matmul of a
     ///   decode step, so it matters most for tokens/s.
     /// - Returns: a new model; this one is unchanged and shares its f32 tensors with it.
-    public func quantized(_ mode: WeightQuantization = .int8, lmHead: Bool = true) -> GPT2Model {
+    public func quantized(_ mode: ModelDType = .int8, lmHead: Bool = true) -> GPT2Model {
         let pool = self.pool
         return mapLinears { w, role in role == .block || lmHead ? w.quantized(mode, pool: pool) : w }
     }
 
     /// `.int8` when the blocks' linear layers are int8, nil when they are f32.
-    public var weightQuantization: WeightQuantization? {
+    public var weightQuantization: ModelDType? {
         blocks.first?.attn.cAttn.quantized != nil ? .int8 : nil
     }
 
@@ -63,7 +61,7 @@ extension GPT2Model {
 
 extension TextEncoder {
     /// The same tokenizer and settings over `model.quantized(mode, heads:)`.
-    public func quantized(_ mode: WeightQuantization = .int8, heads: Bool = false) -> TextEncoder {
+    public func quantized(_ mode: ModelDType = .int8, heads: Bool = false) -> TextEncoder {
         TextEncoder(model: model.quantized(mode, heads: heads), tokenizer: tokenizer, defaultPooling: defaultPooling,
                     maxBatch: maxBatch)
     }
@@ -71,7 +69,7 @@ extension TextEncoder {
 
 extension TextGenerator {
     /// The same tokenizer over `model.quantized(mode, lmHead:)`.
-    public func quantized(_ mode: WeightQuantization = .int8, lmHead: Bool = true) -> TextGenerator {
+    public func quantized(_ mode: ModelDType = .int8, lmHead: Bool = true) -> TextGenerator {
         TextGenerator(model: model.quantized(mode, lmHead: lmHead), tokenizer: tokenizer)
     }
 }
@@ -79,7 +77,7 @@ extension TextGenerator {
 extension LoadedModel {
     /// The same model with int8 linear layers (encoder heads f32, GPT-2 LM head int8): what
     /// `--dtype int8` runs. Call it on the model `ModelLoader.load` returns.
-    public func quantized(_ mode: WeightQuantization = .int8) -> LoadedModel {
+    public func quantized(_ mode: ModelDType = .int8) -> LoadedModel {
         switch self {
         case .encoder(let e): return .encoder(e.quantized(mode))
         case .decoder(let g): return .decoder(g.quantized(mode))

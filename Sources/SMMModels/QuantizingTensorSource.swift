@@ -12,12 +12,12 @@ public struct QuantizingTensorSource: TensorSource {
     /// The full-precision source.
     public let base: any TensorSource
     /// The storage type simulated.
-    public let dtype: SMMStorageDType
+    public let dtype: ModelDType
     /// `bert`, `distilbert` or `gpt2` (decides the output-channel axis of each matrix).
     public let modelType: String
 
     /// Wraps `base`, simulating storage as `dtype` for a model of type `modelType`.
-    public init(base: any TensorSource, dtype: SMMStorageDType, modelType: String) {
+    public init(base: any TensorSource, dtype: ModelDType, modelType: String) {
         self.base = base
         self.dtype = dtype
         self.modelType = modelType

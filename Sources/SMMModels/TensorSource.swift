@@ -1,5 +1,6 @@
 // Where a model's weights come from (a Hugging Face checkpoint directory, later an SMM file), and
 // the shape-checked accessors every model loader uses.
+import SMMFormat
 import SMMKernels
 
 /// A float32 view of one stored tensor. The memory stays valid while `owner` is alive.
@@ -150,14 +151,14 @@ struct WeightLoader {
     let prefix: String
     let modelName: String
     /// `.int8`: the linear layers asked with `quantize: true` are built as int8 weights.
-    var quantization: WeightQuantization? = nil
+    var quantization: ModelDType? = nil
     /// Where int8 packing runs.
     var pool: WorkerPool = .shared
 
     /// Picks the first prefix under which `probe` exists, so that a bare `BertModel` checkpoint and a
     /// `BertForSequenceClassification` one (keys under `bert.`) both load.
     init(source: any TensorSource, prefixes: [String], probe: String, modelName: String,
-         quantization: WeightQuantization? = nil, pool: WorkerPool = .shared) throws {
+         quantization: ModelDType? = nil, pool: WorkerPool = .shared) throws {
         self.source = source
         self.modelName = modelName
         self.quantization = quantization
@@ -169,7 +170,7 @@ struct WeightLoader {
         prefix = found
     }
 
-    init(source: any TensorSource, prefix: String, modelName: String, quantization: WeightQuantization? = nil,
+    init(source: any TensorSource, prefix: String, modelName: String, quantization: ModelDType? = nil,
          pool: WorkerPool = .shared) {
         self.source = source
         self.prefix = prefix

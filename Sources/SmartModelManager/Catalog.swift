@@ -40,22 +40,6 @@ public struct ModelTask: RawRepresentable, Hashable, Sendable, Codable, Expressi
                                               .zeroShotClassification, .generation]
 }
 
-/// Storage type of a model's weights.
-public enum ModelDType: String, Sendable, Codable, CaseIterable, Comparable {
-    case f32, f16, bf16, int8
-    /// Bytes per parameter.
-    public var bytesPerParameter: Double {
-        switch self {
-        case .f32: return 4
-        case .f16, .bf16: return 2
-        case .int8: return 1
-        }
-    }
-    public static func < (a: ModelDType, b: ModelDType) -> Bool {
-        a.bytesPerParameter > b.bytesPerParameter || (a.bytesPerParameter == b.bytesPerParameter && a.rawValue < b.rawValue)
-    }
-}
-
 /// How a model answers a task: its own classification head, similarity of embeddings to label
 /// descriptions, plain embeddings, or generation.
 public enum InferenceMethod: String, Sendable, Codable {

@@ -34,7 +34,7 @@ struct SMMConvert: ParsableCommand {
     var output: String
 
     @Option(help: "Storage type of the weight matrices: f32, f16, bf16 or int8.")
-    var dtype: SMMStorageDType = .f32
+    var dtype: ModelDType = .f32
 
     @Flag(help: "Overwrite the output file if it exists.")
     var force = false
@@ -137,7 +137,7 @@ struct ConversionFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-extension SMMStorageDType: ExpressibleByArgument {}
+extension ModelDType: ExpressibleByArgument {}
 
 /// On SIGINT / SIGTERM / SIGHUP, removes this process's temporary output file (the destination is
 /// untouched: it is only ever replaced by a complete file) and exits with 128 + the signal.

@@ -222,7 +222,4 @@ private func formatCount(_ n: Int) -> String {
 }
 
 /// `--dtype f32|f16|bf16|int8` on model-running commands.
-extension SMMStorageDType: ExpressibleByArgument {}
-
-/// Lets every file of this module name the storage dtype without importing SMMFormat.
-typealias SMMStorageDType = SMMFormat.SMMStorageDType
+extension ModelDType: ExpressibleByArgument {}

@@ -31,7 +31,7 @@ struct QualityCommand: AsyncParsableCommand {
     @OptionGroup var input: TextInputOptions
 
     /// The dtypes compared when neither `--dtypes` nor `--candidate` is given.
-    static let defaultDTypes: [SMMStorageDType] = [.f16, .bf16, .int8]
+    static let defaultDTypes: [ModelDType] = [.f16, .bf16, .int8]
 
     func validate() throws {
         if candidate != nil && dtypes != nil {
@@ -44,16 +44,16 @@ struct QualityCommand: AsyncParsableCommand {
     /// The dtypes of a `--dtypes` list: comma-separated f16, bf16 or int8, each once.
     /// - Throws: `ValidationError` for an empty list or entry, an unknown dtype (f32 included: it is
     ///   the reference) or a repeated one.
-    static func parseDTypes(_ list: String) throws -> [SMMStorageDType] {
+    static func parseDTypes(_ list: String) throws -> [ModelDType] {
         let names = list.split(separator: ",", omittingEmptySubsequences: false)
             .map { $0.trimmingCharacters(in: .whitespaces) }
         guard names.contains(where: { !$0.isEmpty }) else {
             throw ValidationError("--dtypes is empty: give one or more of f16, bf16, int8, comma-separated")
         }
-        var dtypes: [SMMStorageDType] = []
+        var dtypes: [ModelDType] = []
         for name in names {
             guard !name.isEmpty else { throw ValidationError("--dtypes '\(list)' has an empty entry") }
-            guard let dtype = SMMStorageDType(rawValue: name), dtype != .f32 else {
+            guard let dtype = ModelDType(rawValue: name), dtype != .f32 else {
                 throw ValidationError("--dtypes: '\(name)' is not one of f16, bf16, int8")
             }
             guard !dtypes.contains(dtype) else { throw ValidationError("--dtypes lists '\(name)' twice") }

@@ -26,7 +26,7 @@ struct ModelOptions: ParsableArguments {
     var modelsDir: String?
 
     @Option(help: "Quantize the weights at load: f16, bf16 or int8 (as smm-convert --dtype would store them).")
-    var dtype: SMMStorageDType?
+    var dtype: ModelDType?
 
     @Option(help: "Threads to run on (default: the physical cores this process may use).")
     var threads: Int?

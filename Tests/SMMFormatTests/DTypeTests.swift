@@ -18,21 +18,21 @@ final class DTypeTests: XCTestCase {
     }
 
     func testByteSizesAndNames() {
-        XCTAssertEqual(DType.f32.byteSize, 4)
-        XCTAssertEqual(DType.f16.byteSize, 2)
-        XCTAssertEqual(DType.bf16.byteSize, 2)
-        XCTAssertEqual(DType.i8.byteSize, 1)
-        XCTAssertEqual(DType.i64.byteSize, 8)
-        XCTAssertEqual(DType.bool.byteSize, 1)
-        XCTAssertEqual(DType(safetensorsName: "BF16"), .bf16)
-        XCTAssertEqual(DType(safetensorsName: "F8_E4M3"), .f8e4m3)
-        XCTAssertEqual(DType(safetensorsName: "I64"), .i64)
-        XCTAssertNil(DType(safetensorsName: "f32"), "names are case sensitive")
-        XCTAssertNil(DType(safetensorsName: "Q4_0"))
-        for dtype in DType.allCases {
-            XCTAssertEqual(DType(safetensorsName: dtype.safetensorsName), dtype)
+        XCTAssertEqual(ElementType.f32.byteSize, 4)
+        XCTAssertEqual(ElementType.f16.byteSize, 2)
+        XCTAssertEqual(ElementType.bf16.byteSize, 2)
+        XCTAssertEqual(ElementType.i8.byteSize, 1)
+        XCTAssertEqual(ElementType.i64.byteSize, 8)
+        XCTAssertEqual(ElementType.bool.byteSize, 1)
+        XCTAssertEqual(ElementType(safetensorsName: "BF16"), .bf16)
+        XCTAssertEqual(ElementType(safetensorsName: "F8_E4M3"), .f8e4m3)
+        XCTAssertEqual(ElementType(safetensorsName: "I64"), .i64)
+        XCTAssertNil(ElementType(safetensorsName: "f32"), "names are case sensitive")
+        XCTAssertNil(ElementType(safetensorsName: "Q4_0"))
+        for dtype in ElementType.allCases {
+            XCTAssertEqual(ElementType(safetensorsName: dtype.safetensorsName), dtype)
         }
-        XCTAssertEqual(DType.allCases.filter(\.isConvertibleToF32), [.f32, .f16, .bf16, .f64])
+        XCTAssertEqual(ElementType.allCases.filter(\.isConvertibleToF32), [.f32, .f16, .bf16, .f64])
     }
 
     func testF16ToF32ExhaustiveAgainstReference() {
@@ -162,7 +162,7 @@ final class DTypeTests: XCTestCase {
 
     func testConversionsFromUnalignedSourceAndDispatch() {
         let values: [Float] = [1.5, -2.25, 0.125, 1000, -0.0, 3.0e-5]
-        for dtype in [DType.f32, .f16, .bf16, .f64] {
+        for dtype in [ElementType.f32, .f16, .bf16, .f64] {
             let encoded = SafetensorsTestWriter.encode(values, as: dtype)
             var shifted: [UInt8] = [0xAA]
             shifted += encoded

@@ -71,7 +71,7 @@ final class PackedPanelsTests: XCTestCase {
         }
         XCTAssertNoThrow(try parseSMM(bytes))
         expectError("not f32", "packed panels need dtype f32") {
-            $0[entry + 6] = DType.i32.smmCode   // same byte size, so only the packing rule can object
+            $0[entry + 6] = ElementType.i32.smmCode   // same byte size, so only the packing rule can object
         }
         expectError("outputs along the short axis", "multiple of 48 outputs along axis 1") { $0[entry + 25] = 1 }
         expectError("axis beyond rank 2", "along axis 7") { $0[entry + 25] = 7 }

@@ -11,7 +11,7 @@ enum SMMTestFile {
         "intermediate_size":8,"max_position_embeddings":16,"id2label":{"0":"no","1":"yes"}}
         """
 
-    static func metadata(dtype: SMMStorageDType = .f32) throws -> SMMFileMetadata {
+    static func metadata(dtype: ModelDType = .f32) throws -> SMMFileMetadata {
         try SMMFileMetadata(
             configJSON: configJSON,
             tokenizer: SMMTokenizerMetadata(kind: .wordpiece, vocabulary: ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "##b"],
@@ -226,7 +226,7 @@ final class SMMFileTests: XCTestCase {
         let e = SMMTestFile.u64(b, 40)
         XCTAssertEqual(SMMTestFile.u32(b, e), 32 + 16 + 8)
         XCTAssertEqual(Int(b[e + 4]), 2, "name length")
-        XCTAssertEqual(b[e + 6], DType.f32.smmCode)
+        XCTAssertEqual(b[e + 6], ElementType.f32.smmCode)
         XCTAssertEqual(b[e + 7], 2, "rank")
         XCTAssertEqual(SMMTestFile.u64(b, e + 16), 48, "byte length")
         XCTAssertEqual(SMMTestFile.u32(b, e + 28), 0xFFFF_FFFF, "no scale tensor")
@@ -412,7 +412,7 @@ final class SMMFileTests: XCTestCase {
         expectError("unknown quantization", "unknown quantization code 9") { $0[table + 24] = 9 }
         expectError("scale on unquantized", "unquantized") { SMMTestFile.put(&$0, table + 28, UInt32(1)) }
         let q = SMMTestFile.entryOffset(bytes, 3)   // q.rows, quantized along axis 0 by entry 4
-        expectError("quantized non-i8", "needs dtype i8") { $0[q + 6] = DType.u8.smmCode }
+        expectError("quantized non-i8", "needs dtype i8") { $0[q + 6] = ElementType.u8.smmCode }
         expectError("axis beyond rank", "axis 5") { $0[q + 25] = 5 }
         expectError("scale index beyond table", "scale tensor index") { SMMTestFile.put(&$0, q + 28, UInt32(1000)) }
         expectError("scale is itself", "scale tensor index") { SMMTestFile.put(&$0, q + 28, UInt32(3)) }

@@ -18,7 +18,7 @@ struct SafetensorsTestWriter {
     var alignHeader = true
 
     /// Adds a float tensor stored as `dtype` (f32, f16, bf16 or f64).
-    mutating func add(_ name: String, shape: [Int], floats: [Float], as dtype: DType = .f32) {
+    mutating func add(_ name: String, shape: [Int], floats: [Float], as dtype: ElementType = .f32) {
         precondition(shape.reduce(1, *) == floats.count, "shape \(shape) does not match \(floats.count) values")
         entries.append(Entry(name: name, dtype: dtype.safetensorsName, shape: shape,
                              data: SafetensorsTestWriter.encode(floats, as: dtype)))
@@ -72,7 +72,7 @@ struct SafetensorsTestWriter {
     }
 
     /// Encodes floats as little-endian `dtype` values.
-    static func encode(_ floats: [Float], as dtype: DType) -> [UInt8] {
+    static func encode(_ floats: [Float], as dtype: ElementType) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: floats.count * dtype.byteSize)
         out.withUnsafeMutableBytes { raw in
             guard let dst = raw.baseAddress else { return }

@@ -25,7 +25,7 @@ final class WriterValidationTests: XCTestCase {
         try assertWriteFails(badAxis, mentioning: "axis 2 is not a dimension")
 
         var badDType = SMMFileWriter(metadata: metadata)
-        badDType.add(name: "i", shape: [1], floats: [1], as: DType.i8)
+        badDType.add(name: "i", shape: [1], floats: [1], as: ElementType.i8)
         try assertWriteFails(badDType, mentioning: "floats can be stored as f32, f16 or bf16")
 
         var badPanels = SMMFileWriter(metadata: metadata)

@@ -66,7 +66,7 @@ final class ConsistencyChecksTests: XCTestCase {
     }
 
     func testFileDTypeMustMatchItsTensors() throws {
-        func entry(_ name: String, _ dtype: DType) -> SMMTensorEntry {
+        func entry(_ name: String, _ dtype: ElementType) -> SMMTensorEntry {
             SMMTensorEntry(name: name, dtype: dtype, shape: [2, 2], dataOffset: 0, byteLength: 4 * dtype.byteSize,
                            quantization: .none)
         }

@@ -12,7 +12,7 @@ final class ConvertedModelTests: XCTestCase {
         try Fixtures.scratchDirectory(self, prefix: "converted", function: function)
     }
 
-    private func convert(_ model: String, _ dtype: SMMStorageDType, into dir: URL) throws -> URL {
+    private func convert(_ model: String, _ dtype: ModelDType, into dir: URL) throws -> URL {
         try Fixtures.convert(model, dtype, into: dir)
     }
 
@@ -117,7 +117,7 @@ final class ConvertedModelTests: XCTestCase {
             let texts = try fixtureTexts(name)
             let base = try encoder(ModelLoader.load(directory: Fixtures.url("models/\(name)")))
             let reference = try base.classify(texts)
-            for dtype in [SMMStorageDType.f16, .bf16, .int8] {
+            for dtype in [ModelDType.f16, .bf16, .int8] {
                 let file = try convert(name, dtype, into: dir)
                 let model = try encoder(ModelLoader.load(path: file.path))
                 let got = try model.classify(texts)
@@ -150,7 +150,7 @@ final class ConvertedModelTests: XCTestCase {
         let base = try generator(ModelLoader.load(directory: Fixtures.url("models/tiny-gpt2")))
         let reference = try Fixtures.json("models/tiny-gpt2/reference.json")
         let cases = try XCTUnwrap(reference["logits_cases"] as? [[String: Any]]).compactMap { ($0["input_ids"] as? [Any])?.ints }
-        for dtype in [SMMStorageDType.f16, .bf16, .int8] {
+        for dtype in [ModelDType.f16, .bf16, .int8] {
             let model = try generator(ModelLoader.load(path: try convert("tiny-gpt2", dtype, into: dir).path))
             var diff: Float = 0
             var cos = 1.0
@@ -179,10 +179,10 @@ final class ConvertedModelTests: XCTestCase {
     /// bf16 files, int8 per row in int8 files.
     func testStoragePolicyKeepsHeadsAndSmallTablesInF32() throws {
         let dir = try scratch()
-        let plan = { (name: String, shape: [Int], dtype: SMMStorageDType) in
+        let plan = { (name: String, shape: [Int], dtype: ModelDType) in
             ModelConverter.storagePlan(name: name, shape: shape, dtype: dtype, modelType: "bert").dtype
         }
-        for dtype in [SMMStorageDType.f16, .bf16, .int8] {
+        for dtype in [ModelDType.f16, .bf16, .int8] {
             let reduced = dtype.matrixDType
             XCTAssertEqual(plan("bert.encoder.layer.0.attention.self.query.weight", [768, 768], dtype), reduced)
             XCTAssertEqual(plan("bert.embeddings.word_embeddings.weight", [30522, 768], dtype), reduced)
@@ -208,7 +208,7 @@ final class ConvertedModelTests: XCTestCase {
 
     func testQuantizingAtLoadGivesTheConvertedFilesWeights() throws {
         let dir = try scratch()
-        for dtype in [SMMStorageDType.f16, .bf16, .int8] {
+        for dtype in [ModelDType.f16, .bf16, .int8] {
             let texts = try fixtureTexts("tiny-bert")
             let atLoad = try encoder(ModelLoader.load(directory: Fixtures.url("models/tiny-bert"), dtype: dtype))
             let fromFile = try encoder(ModelLoader.load(path: try convert("tiny-bert", dtype, into: dir).path))
@@ -364,7 +364,7 @@ final class ConvertedModelTests: XCTestCase {
             XCTAssertTrue(UnsafeRawPointer(packed.packed) >= base && UnsafeRawPointer(packed.packed) < base + file.mapping.count,
                           "packed panels should be used in place in the mapping")
         }
-        for dtype in [SMMStorageDType.f16, .bf16, .int8] {
+        for dtype in [ModelDType.f16, .bf16, .int8] {
             let reduced = try SMMFile(path: try convert("tiny-bert", dtype, into: dir).path)
             XCTAssertEqual(reduced.header.minorVersion, 0, "\(dtype) files stay readable by 1.0 readers")
             XCTAssertFalse(reduced.tensors.contains { if case .packedPanels = $0.quantization { return true }; return false })
@@ -429,9 +429,9 @@ final class ConvertedModelTests: XCTestCase {
         let subset = Array(sentences.prefix(8))
         let base = try encoder(ModelLoader.load(directory: source))
         let baseline = try base.embed(subset)
-        var sizes: [SMMStorageDType: Int] = [:]
+        var sizes: [ModelDType: Int] = [:]
         // f32 and int8 only: a debug build converts slowly (f16 and bf16 measure 0.9999997 and 0.99999).
-        for dtype in [SMMStorageDType.f32, .int8] {
+        for dtype in [ModelDType.f32, .int8] {
             let out = dir.appendingPathComponent("minilm-\(dtype.rawValue).smm")
             var options = ModelConverter.Options(dtype: dtype)
             options.hashSources = false

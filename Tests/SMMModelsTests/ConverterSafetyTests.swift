@@ -104,7 +104,7 @@ final class ConverterSafetyTests: XCTestCase {
         let nan = try Fixtures.copyModel("tiny-bert", into: dir)
         try Fixtures.patchFloat(nan, tensor: "bert.embeddings.word_embeddings.weight", element: 5, bits: 0x7FC0_0000)
         let message = "tensor 'bert.embeddings.word_embeddings.weight' has a non-finite value (nan) at element 5"
-        for dtype in SMMStorageDType.allCases {
+        for dtype in ModelDType.allCases {
             try assertRefused(nan, to: dir.appendingPathComponent("nan-\(dtype.rawValue).smm"),
                               options: ModelConverter.Options(dtype: dtype), message)
         }
@@ -113,7 +113,7 @@ final class ConverterSafetyTests: XCTestCase {
         let inf = dir.appendingPathComponent("inf", isDirectory: true)
         try FileManager.default.copyItem(at: Fixtures.url("models/tiny-bert"), to: inf)
         try Fixtures.patchFloat(inf, tensor: "bert.encoder.layer.0.attention.self.query.weight", element: 70, bits: 0xFF80_0000)
-        for dtype in SMMStorageDType.allCases {
+        for dtype in ModelDType.allCases {
             try assertRefused(inf, to: dir.appendingPathComponent("inf-\(dtype.rawValue).smm"),
                               options: ModelConverter.Options(dtype: dtype),
                               "tensor 'bert.encoder.layer.0.attention.self.query.weight' has a non-finite value (-inf) at element 70")
@@ -126,7 +126,7 @@ final class ConverterSafetyTests: XCTestCase {
         try Fixtures.patchFloat(model, tensor: "bert.embeddings.word_embeddings.weight", element: 9, bits: Float(1e6).bitPattern)
         try assertRefused(model, to: dir.appendingPathComponent("f16.smm"), options: ModelConverter.Options(dtype: .f16),
                           "tensor 'bert.embeddings.word_embeddings.weight' has the value 1000000.0 at element 9, beyond f16's range")
-        for dtype in [SMMStorageDType.f32, .bf16] {
+        for dtype in [ModelDType.f32, .bf16] {
             let out = dir.appendingPathComponent("\(dtype.rawValue).smm")
             try ModelConverter.convert(directory: model, to: out, options: ModelConverter.Options(dtype: dtype))
             let stored = try SMMFile(path: out.path).floats("bert.embeddings.word_embeddings.weight")

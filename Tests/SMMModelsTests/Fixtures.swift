@@ -56,7 +56,7 @@ extension Fixtures {
     }
 
     /// Fixture model `model` converted to a `dtype` `.smm` file in `dir`.
-    static func convert(_ model: String, _ dtype: SMMStorageDType, into dir: URL, hashSources: Bool = true) throws -> URL {
+    static func convert(_ model: String, _ dtype: ModelDType, into dir: URL, hashSources: Bool = true) throws -> URL {
         let out = dir.appendingPathComponent("\(model)-\(dtype.rawValue).smm")
         try ModelConverter.convert(directory: url("models/\(model)"), to: out,
                                    options: ModelConverter.Options(dtype: dtype, hashSources: hashSources))

@@ -42,7 +42,7 @@ final class FullSizeConformanceTests: XCTestCase {
         try XCTUnwrap(reference["cases"] as? [[String: Any]]).compactMap { $0["text"] as? String }
     }
 
-    private func quality(_ dir: URL, _ dtype: SMMStorageDType, _ texts: [String], reference: LoadedModel)
+    private func quality(_ dir: URL, _ dtype: ModelDType, _ texts: [String], reference: LoadedModel)
         throws -> QuantizationQuality {
         let q = try QuantizationQuality.compare(reference: reference,
                                                 candidate: try ModelLoader.load(directory: dir, dtype: dtype), texts: texts)
@@ -78,7 +78,7 @@ final class FullSizeConformanceTests: XCTestCase {
     func testMiniLMHeadlinesClassifier() throws {
         let (dir, reference, f32) = try checkClassifier("minilm-headlines", tolerance: 2e-5)
         let texts = try texts(reference)
-        for dtype in [SMMStorageDType.f16, .bf16] {
+        for dtype in [ModelDType.f16, .bf16] {
             let q = try quality(dir, dtype, texts, reference: f32)
             XCTAssertLessThanOrEqual(q.maxAbsDifference, 1e-2, dtype.rawValue)
             XCTAssertEqual(q.argmaxAgreement, texts.count, dtype.rawValue)
@@ -94,7 +94,7 @@ final class FullSizeConformanceTests: XCTestCase {
     func testDistilBertSST2RandomClassifier() throws {
         let (dir, reference, f32) = try checkClassifier("distilbert-sst2-random", tolerance: 1e-5)
         let texts = try texts(reference)
-        for dtype in [SMMStorageDType.f16, .bf16] {
+        for dtype in [ModelDType.f16, .bf16] {
             XCTAssertLessThanOrEqual(try quality(dir, dtype, texts, reference: f32).maxAbsDifference, 1e-2, dtype.rawValue)
         }
         let q = try quality(dir, .int8, texts, reference: f32)

@@ -13,7 +13,7 @@ final class Int8LoadingTests: XCTestCase {
         try Fixtures.scratchDirectory(self, prefix: "int8load", function: function)
     }
 
-    private func convert(_ model: String, _ dtype: SMMStorageDType, into dir: URL) throws -> SMMFile {
+    private func convert(_ model: String, _ dtype: ModelDType, into dir: URL) throws -> SMMFile {
         try SMMFile(path: Fixtures.convert(model, dtype, into: dir, hashSources: false).path)
     }
 
@@ -124,7 +124,7 @@ final class Int8LoadingTests: XCTestCase {
     /// f16 and bf16 tables are read in place and give the rows the whole-table conversion gave.
     func testHalfPrecisionTablesAreReadInPlace() throws {
         let dir = try scratch()
-        for dtype in [SMMStorageDType.f16, .bf16] {
+        for dtype in [ModelDType.f16, .bf16] {
             let file = try convert("tiny-bert", dtype, into: dir)
             guard case .encoder(let model) = try ModelLoader.load(file: file) else { return XCTFail("not an encoder") }
             let table = model.model.encoder.wordEmbeddings

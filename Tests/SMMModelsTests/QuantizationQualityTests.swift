@@ -8,7 +8,7 @@ final class QuantizationQualityTests: XCTestCase {
     private let texts = ["Oil prices tumble on demand worries", "Microsoft hits record high on cloud growth",
                          "Fed holds rates steady"]
 
-    private func load(_ name: String, _ dtype: SMMStorageDType? = nil) throws -> LoadedModel {
+    private func load(_ name: String, _ dtype: ModelDType? = nil) throws -> LoadedModel {
         try ModelLoader.load(directory: Fixtures.url("models/\(name)"), dtype: dtype)
     }
 

@@ -8,11 +8,11 @@ import SMMKernels
 /// logits cosine ≥ 0.999), tiny GPT-2 (logits cosine ≥ 0.999, greedy steps that f32 also ranks at
 /// the top), and the real all-MiniLM-L6-v2 (embeddings cosine ≥ 0.995 on every fixture sentence).
 final class QuantizedModelTests: XCTestCase {
-    private func load(_ path: URL, dtype: SMMStorageDType? = nil) throws -> LoadedModel {
+    private func load(_ path: URL, dtype: ModelDType? = nil) throws -> LoadedModel {
         try ModelLoader.load(directory: path, dtype: dtype)
     }
 
-    private func encoder(_ name: String, dtype: SMMStorageDType? = nil) throws -> TextEncoder {
+    private func encoder(_ name: String, dtype: ModelDType? = nil) throws -> TextEncoder {
         let loaded = try load(Fixtures.url("models/\(name)"), dtype: dtype)
         guard case .encoder(let e) = loaded else {
             // A committed fixture of the wrong kind is a loader regression: fail, never skip.
@@ -21,7 +21,7 @@ final class QuantizedModelTests: XCTestCase {
         return e
     }
 
-    private func decoder(dtype: SMMStorageDType? = nil) throws -> TextGenerator {
+    private func decoder(dtype: ModelDType? = nil) throws -> TextGenerator {
         let loaded = try load(Fixtures.url("models/tiny-gpt2"), dtype: dtype)
         guard case .decoder(let g) = loaded else {
             return try XCTUnwrap(nil, "tiny-gpt2 loaded as \(loaded.modelType), not as a decoder")

@@ -4,7 +4,7 @@
 /// spelling used in safetensors headers (`"F32"`, `"BF16"`). Only the floating-point types
 /// `f32`, `f16`, `bf16` and `f64` can be converted to `Float`; the others can be listed in a file and
 /// read as raw bytes.
-public enum DType: String, Sendable, Codable, CaseIterable, Hashable {
+public enum ElementType: String, Sendable, Codable, CaseIterable, Hashable {
     /// IEEE 754 binary32.
     case f32
     /// IEEE 754 binary16 (half precision).
@@ -57,7 +57,7 @@ public enum DType: String, Sendable, Codable, CaseIterable, Hashable {
 
     /// The dtype spelled `name` in a safetensors header (`"F32"`, `"BF16"`, ...), or nil.
     public init?(safetensorsName name: String) {
-        guard let match = DType.allCases.first(where: { $0.safetensorsName == name }) else { return nil }
+        guard let match = ElementType.allCases.first(where: { $0.safetensorsName == name }) else { return nil }
         self = match
     }
 
@@ -119,7 +119,7 @@ public func convertF64ToF32(src: UnsafeRawPointer, dst: UnsafeMutablePointer<Flo
 /// Converts `count` elements of type `dtype` at `src` to `Float` at `dst`.
 /// - Returns: false (and writes nothing) when `dtype` is not f32, f16, bf16 or f64.
 @discardableResult
-public func convertToF32(_ dtype: DType, src: UnsafeRawPointer, dst: UnsafeMutablePointer<Float>, count: Int) -> Bool {
+public func convertToF32(_ dtype: ElementType, src: UnsafeRawPointer, dst: UnsafeMutablePointer<Float>, count: Int) -> Bool {
     switch dtype {
     case .f32: convertF32ToF32(src: src, dst: dst, count: count)
     case .f16: convertF16ToF32(src: src, dst: dst, count: count)
