@@ -112,7 +112,7 @@ public struct EngineBackend: InferenceBackend {
         let before = ResidentMemory.bytes()
         let loaded: LoadedModel
         do {
-            loaded = try ModelLoader.load(path: location.path, dtype: dtype == .int8 ? .int8 : nil)
+            loaded = try Self.loadEngineModel(at: location, dtype: dtype == .int8 ? .int8 : nil)
         } catch {
             throw ManagerError.loadFailed(model: entry.id, reason: "\(error)")
         }

@@ -49,7 +49,7 @@ struct InspectCommand: ParsableCommand {
         let t0 = clock.now
         let smm = try SMMFile(path: file)
         let t1 = clock.now
-        let model = try ModelLoader.load(file: smm)
+        let model = try EngineBackend.loadEngineModel(file: smm)
         let t2 = clock.now
         let text = "The quick brown fox jumps over the lazy dog."
         switch model {

@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import SMMFormat
 import SMMModels
+import SmartModelManager
 
 struct QualityCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -69,13 +70,13 @@ struct QualityCommand: AsyncParsableCommand {
             throw CLIError("\(model) stores \(file.metadata.dtype.rawValue) weights; the reference must be f32 "
                            + "(a Hugging Face folder or a file made with smm-convert --dtype f32)")
         }
-        let reference = try ModelLoader.load(path: model)
+        let reference = try EngineBackend.loadEngineModel(at: URL(fileURLWithPath: model))
         var candidates: [(String, () throws -> LoadedModel)] = []
         if let candidate {
-            candidates.append((URL(fileURLWithPath: candidate).lastPathComponent, { try ModelLoader.load(path: candidate) }))
+            candidates.append((URL(fileURLWithPath: candidate).lastPathComponent, { try EngineBackend.loadEngineModel(at: URL(fileURLWithPath: candidate)) }))
         } else {
             for dtype in try dtypes.map(Self.parseDTypes) ?? Self.defaultDTypes {
-                candidates.append((dtype.rawValue, { try ModelLoader.load(path: model, dtype: dtype) }))
+                candidates.append((dtype.rawValue, { try EngineBackend.loadEngineModel(at: URL(fileURLWithPath: model), dtype: dtype) }))
             }
         }
         if !input.json {

@@ -31,28 +31,19 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Threads to run on (default: the physical cores this process may use).")
     var threads: Int?
 
-    /// Applies `--threads` (before the worker pool starts) and loads `-m MODEL`, or the model the
-    /// manager selects for `task` (the choice and its reasons go to standard error).
+    /// Applies `--threads` (before the worker pool starts) and opens `-m MODEL` (a path, or a
+    /// catalog id), or the model the manager selects for `task` (the choice goes to standard
+    /// error), through the manager's one way in (`SmartModelManager.open`).
     func load(task: ModelTask) async throws -> LoadedModel {
         try applyThreads(threads)
-        let path = try await resolvePath(task: task)
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw CLIError("model not found: \(path)")
-        }
-        return try ModelLoader.load(path: path, dtype: dtype)
-    }
-
-    /// `-m MODEL`, or the path of the manager's choice for `task`.
-    func resolvePath(task: ModelTask) async throws -> String {
-        if let model { return URL(fileURLWithPath: model).path }
         var configuration = try ManagerConfiguration.fromEnvironment()
         if let modelsDir { configuration.modelsDirectory = URL(fileURLWithPath: modelsDir) }
         let manager = try SmartModelManager(configuration: configuration)
-        let result = try await manager.selectOptimalModel(task: task)
-        guard let chosen = result.chosen else { throw CLIError("no model available for the task \(task.rawValue)") }
-        let info = try await manager.modelInfo(chosen.key.id)
-        FileHandle.standardError.write(Data("smm: selected \(chosen.key.id) for \(task.rawValue)\n".utf8))
-        return info.availability.location.path
+        let opened = try await manager.open(model.map(ModelReference.init), task: task, dtype: dtype)
+        if let chosen = opened.selection?.chosen {
+            FileHandle.standardError.write(Data("smm: selected \(chosen.key.id) for \(task.rawValue)\n".utf8))
+        }
+        return opened.model
     }
 
     /// The model as a BERT-family encoder, or an error saying it is not one.
