@@ -58,6 +58,9 @@ public protocol LoadedInferenceModel: Sendable {
     func classify(_ texts: [String]) async throws -> [ClassificationResult]
     /// One L2-normalised embedding per text.
     func embed(_ texts: [String]) async throws -> [[Float]]
+    /// Per text, whether the model sees only its start (longer than its input). A backend whose
+    /// models truncate must say so here; the default says no text is cut.
+    func truncation(_ texts: [String]) async throws -> [Bool]
     /// Continues `prompt`. The manager fills in the output's `model` and `weightsAreRandom`.
     func generate(prompt: String, options: TextGenerationOptions) async throws -> GenerationOutput
 }
@@ -69,6 +72,8 @@ extension LoadedInferenceModel {
     public func classify(_ texts: [String]) async throws -> [ClassificationResult] {
         throw ManagerError.unsupportedTask(model: "\(Self.self)", task: ModelTask.classification.rawValue)
     }
+    /// No text is cut.
+    public func truncation(_ texts: [String]) async throws -> [Bool] { texts.map { _ in false } }
     /// Throws `ManagerError.unsupportedTask`: the model does not embed.
     public func embed(_ texts: [String]) async throws -> [[Float]] {
         throw ManagerError.unsupportedTask(model: "\(Self.self)", task: ModelTask.embedding.rawValue)
@@ -143,6 +148,10 @@ struct EngineEncoder: LoadedInferenceModel {
 
     func embed(_ texts: [String]) async throws -> [[Float]] {
         try encoder.embed(texts, pooling: nil, normalize: true)
+    }
+
+    func truncation(_ texts: [String]) async throws -> [Bool] {
+        try encoder.tokenize(texts).map(\.wasTruncated)
     }
 }
 

@@ -24,6 +24,8 @@ public struct SentimentResult: Sendable, Codable, Equatable {
     public var confident: Bool
     /// True when the model's weights are random: the label is meaningless.
     public var weightsAreRandom: Bool
+    /// True when the text was longer than the model's input and only its start was scored.
+    public var truncated: Bool = false
 }
 
 /// A market mood from many headlines.
@@ -83,6 +85,8 @@ public struct EmbeddingResult: Sendable, Codable, Equatable {
     public var model: String
     /// True when the model's weights are random.
     public var weightsAreRandom: Bool
+    /// Per text, true when it was longer than the model's input and only its start was embedded.
+    public var truncated: [Bool] = []
 }
 
 /// A generation and who made it: the one generation result above the engine (a backend returns
@@ -173,25 +177,27 @@ extension SmartModelManager {
 
     nonisolated func sentiment(_ texts: [String], model: any LoadedInferenceModel, context: RequestContext,
                                labels: ZeroShotLabelSet, target: Float) async throws -> [SentimentResult] {
-        func result(_ text: String, _ label: String, _ score: Float, _ scores: [LabelScore]) -> SentimentResult {
+        func result(_ text: String, _ label: String, _ score: Float, _ scores: [LabelScore], _ truncated: Bool)
+            -> SentimentResult {
             SentimentResult(text: text, label: label, score: score, scores: scores, model: context.model.id,
                             dtype: context.model.dtype, method: context.method, confident: score >= target,
-                            weightsAreRandom: context.weightsAreRandom)
+                            weightsAreRandom: context.weightsAreRandom, truncated: truncated)
         }
         switch context.method {
         case .classifier:
             let outputs = try await model.classify(texts)
             return zip(texts, outputs).map { text, out in
                 let scores = out.scores.map { LabelScore(label: Self.sentimentLabel($0.label), score: $0.score) }
-                return result(text, Self.sentimentLabel(out.label), out.score, scores)
+                return result(text, Self.sentimentLabel(out.label), out.score, scores, out.truncated)
             }
         case .zeroShotEmbedding:
             let prototypes = try await self.prototypes(context.model, model: model, labels: labels)
             let vectors = try await model.embed(texts)
             let scored = ZeroShotScorer.score(texts: vectors, prototypes: prototypes, labels: labels)
-            return zip(texts, scored).map { text, scores in
+            let truncated = try await model.truncation(texts)
+            return zip(texts.indices, scored).map { i, scores in
                 let best = scores.max { $0.score < $1.score } ?? LabelScore(label: "unknown", score: 0)
-                return result(text, best.label, best.score, scores)
+                return result(texts[i], best.label, best.score, scores, i < truncated.count && truncated[i])
             }
         case .embedding, .generation:
             throw ManagerError.unsupportedTask(model: context.model.id, task: context.baseTask.rawValue)
@@ -253,7 +259,7 @@ extension SmartModelManager {
         try Self.validate(texts)
         return try await withModel(for: task) { model, context in
             EmbeddingResult(vectors: try await model.embed(texts), model: context.model.id,
-                            weightsAreRandom: context.weightsAreRandom)
+                            weightsAreRandom: context.weightsAreRandom, truncated: try await model.truncation(texts))
         }
     }
 

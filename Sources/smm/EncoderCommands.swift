@@ -48,13 +48,14 @@ struct EmbedCommand: AsyncParsableCommand {
         let encoder = try await modelOptions.encoder(task: "embedding")
         // `embed` truncates as `tokenize` does but does not say so; tokenizing first (cheap next to
         // the model) finds the texts it cuts.
-        for (text, encoding) in zip(texts, try encoder.tokenize(texts)) where encoding.wasTruncated {
+        let truncated = try encoder.tokenize(texts).map(\.wasTruncated)
+        for (text, cut) in zip(texts, truncated) where cut {
             warnTruncated(text, maxLength: encoder.maxLength)
         }
         let vectors = try encoder.embed(texts, pooling: pooling, normalize: !noNormalize)
-        for (text, vector) in zip(texts, vectors) {
+        for ((text, vector), cut) in zip(zip(texts, vectors), truncated) {
             if input.json {
-                printLine(.object([("text", .string(text)), ("embedding", .floats(vector))]))
+                printLine(.object([("text", .string(text)), ("embedding", .floats(vector)), ("truncated", .bool(cut))]))
             } else {
                 let head = vector.prefix(6).map { String(format: "%+.4f", $0) }.joined(separator: " ")
                 print("\(text.prefix(60).padding(toLength: 60, withPad: " ", startingAt: 0))  [\(vector.count)] \(head) …")
@@ -79,7 +80,8 @@ struct ClassifyCommand: AsyncParsableCommand {
             if r.truncated { warnTruncated(r.text, maxLength: encoder.maxLength) }
             if input.json {
                 printLine(.object([("text", .string(r.text)), ("label", .string(r.label)),
-                                   ("score", .number(Double(r.score))), ("logits", .floats(r.logits))]))
+                                   ("score", .number(Double(r.score))), ("logits", .floats(r.logits)),
+                                   ("truncated", .bool(r.truncated))]))
             } else {
                 print("\(r.label.padding(toLength: 12, withPad: " ", startingAt: 0)) \(String(format: "%.4f", r.score))  \(r.text)")
             }

@@ -242,13 +242,8 @@ struct SentimentCommand: AsyncParsableCommand {
             }
         }
         let results = try await manager.sentiment(texts)
-        // The manager truncates long texts without saying so: tokenize them with the model's own
-        // tokenizer (as the engine loads it) to find those it cut.
-        if let id = results.first?.model, let info = try? await manager.modelInfo(id),
-           let tokenizer = try? Self.encoderTokenizer(path: info.availability.location.path) {
-            for text in texts where (try? tokenizer.encode(text))?.wasTruncated == true {
-                warnTruncated(text, maxLength: tokenizer.maxLength)
-            }
+        if let id = results.first(where: \.truncated)?.model, let info = try? await manager.modelInfo(id) {
+            for r in results where r.truncated { warnTruncated(r.text, maxLength: info.entry.maxTokens) }
         }
         if results.contains(where: \.weightsAreRandom) {
             warn("the model's weights are random: these labels are meaningless")
@@ -256,7 +251,8 @@ struct SentimentCommand: AsyncParsableCommand {
         for r in results {
             if input.json {
                 printLine(.object([("text", .string(r.text)), ("label", .string(r.label)), ("score", .number(Double(r.score))),
-                                   ("model", .string(r.model)), ("method", .string(r.method.rawValue))]))
+                                   ("model", .string(r.model)), ("method", .string(r.method.rawValue)),
+                                   ("truncated", .bool(r.truncated))]))
             } else {
                 print("\(r.label.padding(toLength: 8, withPad: " ", startingAt: 0)) \(String(format: "%.3f", r.score))  \(r.text)")
             }
@@ -272,35 +268,6 @@ struct SentimentCommand: AsyncParsableCommand {
                 print(line)
             }
         }
-    }
-}
-
-extension SentimentCommand {
-    /// The WordPiece tokenizer the engine runs the BERT or DistilBERT model at `path` with (a Hugging
-    /// Face directory or an `.smm` file), with the same `maxLength` as `ModelLoader` gives it: the
-    /// smaller of the model's positions and sentence-transformers' `max_seq_length` (directory) or
-    /// the file's `maxLength`. Nil for a GPT-2 model.
-    /// - Throws: what reading the config, the file or the vocabulary throws.
-    static func encoderTokenizer(path: String) throws -> BertTokenizer? {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw CLIError("model not found: \(path)")
-        }
-        if isDirectory.boolValue {
-            let directory = URL(fileURLWithPath: path)
-            let config = try ModelConfig.load(directory: directory)
-            if case .gpt2 = config { return nil }
-            var maxLength = config.maxPositions
-            if let data = try? Data(contentsOf: directory.appendingPathComponent("sentence_bert_config.json")),
-               let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-               let length = object["max_seq_length"] as? Int {
-                maxLength = min(length, maxLength)
-            }
-            return try BertTokenizer.load(directory: directory, doLowerCase: nil, maxLength: maxLength)
-        }
-        let metadata = try SMMFile(path: path).metadata
-        if case .gpt2 = metadata.config { return nil }
-        return try SMMTokenizerCodec.bert(metadata.tokenizer, maxLength: min(metadata.maxLength, metadata.config.maxPositions))
     }
 }
 

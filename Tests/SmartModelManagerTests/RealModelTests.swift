@@ -88,4 +88,18 @@ final class RealModelTests: XCTestCase {
         XCTAssertEqual(mood.count, headlines.count)
         XCTAssertEqual(mood.method, .zeroShotEmbedding)
     }
+
+    /// A text past the model's 256 tokens is reported as truncated by sentiment and embed, the
+    /// others are not (the manager used to cut them without saying so).
+    func testTruncationIsReportedThroughTheManager() async throws {
+        try requireRealModel()
+        let manager = try makeManager()
+        let long = Array(repeating: "shares rallied", count: 300).joined(separator: " ")
+        let sentiment = try await manager.sentiment(["Stocks rose.", long])
+        XCTAssertEqual(sentiment.map(\.truncated), [false, true])
+        let embedded = try await manager.embed(["Stocks rose.", long])
+        XCTAssertEqual(embedded.truncated, [false, true])
+        XCTAssertEqual(embedded.vectors.count, 2)
+    }
+
 }
