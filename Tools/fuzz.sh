@@ -36,11 +36,16 @@ fuzz_target() {  # name, module, dictionary ("" for none), sources...
   local name="$1" module="$2" dict="$3"; shift 3
   local bin="$OUT/smm-fuzz-$name" corpus="$OUT/corpus-$name"
   mkdir -p "$corpus" "$OUT/artifacts"
-  if [ ! -x "$bin" ] || [ -n "$(find "$@" -newer "$bin" 2>/dev/null)" ]; then
+  if [ ! -x "$bin" ] || [ -n "$(find "$@" "$ROOT"/Sources/SMMJSON -newer "$bin" 2>/dev/null)" ]; then
     echo "[fuzz] building $bin"
     # ld.gold warns about ASan's local symbols; those lines are noise.
-    swiftc -sanitize=fuzzer,address -parse-as-library -O -g -module-name "$module" \
-      "$@" -o "$bin" 2>&1 | grep -v "Cannot export local symbol" || true
+    # SMMJSON, which both readers import, is built first as its own instrumented module.
+    mkdir -p "$OUT/json"
+    swiftc -sanitize=fuzzer,address -parse-as-library -O -g -wmo -module-name SMMJSON -emit-module \
+      -emit-module-path "$OUT/json/SMMJSON.swiftmodule" -emit-library -static -o "$OUT/json/libSMMJSON.a" \
+      "$ROOT"/Sources/SMMJSON/*.swift
+    swiftc -sanitize=fuzzer,address -parse-as-library -O -g -module-name "$module" -I "$OUT/json" \
+      "$@" "$OUT/json/libSMMJSON.a" -o "$bin" 2>&1 | grep -v "Cannot export local symbol" || true
     [ -x "$bin" ] || { echo "[fuzz] build of $name failed" >&2; exit 1; }
   fi
   SMM_FUZZ_WRITE_SEEDS="$corpus" "$bin" -runs=0 "$corpus" >/dev/null 2>&1

@@ -1,4 +1,5 @@
 import Foundation
+import SMMJSON
 
 /// One tensor of a checkpoint: its description plus the mapping that holds its bytes.
 ///

@@ -1,4 +1,5 @@
 import Foundation
+import SMMJSON
 
 /// Activation functions named in Hugging Face configs (`hidden_act`, `activation`,
 /// `activation_function`). The raw value is the canonical Hugging Face name.

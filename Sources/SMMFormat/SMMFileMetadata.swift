@@ -6,6 +6,7 @@
 // UTF-8), then checked key by key; every problem is a `FormatError.invalidMetadata` naming the key.
 // Unknown keys are ignored, so that later minor versions can add some.
 import Foundation
+import SMMJSON
 
 /// The tokenizer stored in an `.smm` file.
 public struct SMMTokenizerMetadata: Sendable, Equatable {
@@ -456,65 +457,5 @@ private struct MetadataReader {
             out.append(string)
         }
         return out
-    }
-}
-
-// MARK: - JSON output
-
-extension JSONValue {
-    /// An integer number.
-    static func int(_ value: Int) -> JSONValue { .number(String(value)) }
-
-    /// Compact UTF-8 JSON text of the value (object keys in their stored order).
-    func serialized() -> [UInt8] {
-        var out: [UInt8] = []
-        write(into: &out)
-        return out
-    }
-
-    func write(into out: inout [UInt8]) {
-        switch self {
-        case .null: out.append(contentsOf: "null".utf8)
-        case let .bool(b): out.append(contentsOf: (b ? "true" : "false").utf8)
-        case let .number(text): out.append(contentsOf: text.utf8)
-        case let .string(s): JSONValue.writeString(s, into: &out)
-        case let .array(items):
-            out.append(UInt8(ascii: "["))
-            for (i, item) in items.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                item.write(into: &out)
-            }
-            out.append(UInt8(ascii: "]"))
-        case let .object(object):
-            out.append(UInt8(ascii: "{"))
-            for (i, key) in object.keys.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                JSONValue.writeString(key, into: &out)
-                out.append(UInt8(ascii: ":"))
-                (object[key] ?? .null).write(into: &out)
-            }
-            out.append(UInt8(ascii: "}"))
-        }
-    }
-
-    /// Writes `s` as a JSON string: `"` and `\` escaped, control characters as `\uXXXX`, everything
-    /// else as raw UTF-8.
-    static func writeString(_ s: String, into out: inout [UInt8]) {
-        let hex = Array("0123456789abcdef".utf8)
-        out.append(UInt8(ascii: "\""))
-        for byte in s.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: [0x5C, 0x22])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [0x5C, 0x5C])
-            case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
-            case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
-            case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
-            case 0..<0x20:
-                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                                        hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
-            default: out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
     }
 }

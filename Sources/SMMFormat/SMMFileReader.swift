@@ -13,6 +13,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import SMMJSON
 
 /// What `SMMFile` checks when it opens a file.
 public struct SMMFileReadOptions: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import SMMJSON
 
 /// Where one tensor lives in a safetensors file and what it holds.
 public struct TensorInfo: Sendable, Equatable, Hashable {

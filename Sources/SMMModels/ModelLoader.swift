@@ -1,5 +1,6 @@
 // From a Hugging Face model directory (config.json, safetensors, tokenizer files) to a ready model.
 import Foundation
+import SMMJSON
 import SMMFormat
 import SMMKernels
 import SMMTokenizers
@@ -129,16 +130,17 @@ struct SentenceTransformersConfig {
 
     init(directory: URL) {
         if let object = Self.json(directory.appendingPathComponent("sentence_bert_config.json")) {
-            maxSeqLength = object["max_seq_length"] as? Int
+            maxSeqLength = object["max_seq_length"]?.exactInt
         }
         if let object = Self.json(directory.appendingPathComponent("1_Pooling/config.json")) {
-            if object["pooling_mode_cls_token"] as? Bool == true { pooling = .cls }
-            if object["pooling_mode_mean_tokens"] as? Bool == true { pooling = .mean }
+            if object["pooling_mode_cls_token"] == .bool(true) { pooling = .cls }
+            if object["pooling_mode_mean_tokens"] == .bool(true) { pooling = .mean }
         }
     }
 
-    static func json(_ url: URL) -> [String: Any]? {
+    /// The JSON object in `url`, or nil when the file is absent or not a JSON object.
+    static func json(_ url: URL) -> JSONObject? {
         guard let data = try? Data(contentsOf: url) else { return nil }
-        return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        return (try? JSONParser.parse([UInt8](data), maxDepth: 16, maxBytes: 1 << 20))?.objectValue
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SMMJSON
 
 /// GPT-2's byte-level BPE tokenizer, giving the same ids as Hugging Face's `GPT2TokenizerFast`
 /// (the `tokenizers` library's `ByteLevel` pre-tokenizer + BPE model + `ByteLevel` decoder).
@@ -223,13 +224,13 @@ public struct GPT2Tokenizer: Tokenizer {
     public init(tokenizerJSON: URL) throws {
         let path = tokenizerJSON.path
         let data = try Self.readData(tokenizerJSON)
-        let file: TokenizerFile
+        let file: GPT2TokenizerFile
         do {
-            file = try JSONDecoder().decode(TokenizerFile.self, from: data)
-        } catch let error as TokenizerFileError {
+            file = try GPT2TokenizerFile(try JSONParser.parse([UInt8](data)))
+        } catch let error as JSONParseError {
+            throw TokenizerError.invalidFile(path: path, reason: "malformed JSON: \(error)")
+        } catch let error as GPT2TokenizerFile.Invalid {
             throw TokenizerError.invalidFile(path: path, reason: error.reason)
-        } catch {
-            throw TokenizerError.invalidFile(path: path, reason: Self.describe(error))
         }
         let model = file.model
         if let prefix = model.continuingSubwordPrefix, !prefix.isEmpty {
@@ -246,7 +247,7 @@ public struct GPT2Tokenizer: Tokenizer {
         options.unknownToken = model.unknownToken
         options.fuseUnknown = model.fuseUnknown ?? false
         if let pre = file.preTokenizer {
-            var byteLevel: TokenizerFile.PreTokenizer?
+            var byteLevel: GPT2TokenizerFile.PreTokenizer?
             if pre.type == "ByteLevel" {
                 byteLevel = pre
             } else if pre.type == "Sequence", let list = pre.pretokenizers, list.count == 1, list[0].type == "ByteLevel" {
@@ -503,9 +504,11 @@ public struct GPT2Tokenizer: Tokenizer {
         let data = try readData(url)
         let vocabulary: [String: Int]
         do {
-            vocabulary = try JSONDecoder().decode([String: Int].self, from: data)
-        } catch {
-            throw TokenizerError.invalidFile(path: url.path, reason: "expected a JSON object of token → id: \(describe(error))")
+            vocabulary = try GPT2TokenizerFile.vocabulary(try JSONParser.parse([UInt8](data)), at: "the top level")
+        } catch let error as JSONParseError {
+            throw TokenizerError.invalidFile(path: url.path, reason: "expected a JSON object of token → id: malformed JSON: \(error)")
+        } catch let error as GPT2TokenizerFile.Invalid {
+            throw TokenizerError.invalidFile(path: url.path, reason: "expected a JSON object of token → id: \(error.reason)")
         }
         if let (token, id) = vocabulary.first(where: { $0.value < 0 }) {
             throw TokenizerError.invalidFile(path: url.path, reason: "token \(debugQuote(token)) has negative id \(id)")
@@ -544,134 +547,10 @@ public struct GPT2Tokenizer: Tokenizer {
         }
         return merges
     }
-
-    private static func describe(_ error: Error) -> String {
-        switch error {
-        case DecodingError.dataCorrupted(let context):
-            return "malformed JSON\(location(context)): \(context.debugDescription)"
-        case DecodingError.keyNotFound(let key, let context):
-            return "missing key \(debugQuote(key.stringValue))\(location(context))"
-        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
-            return "unexpected value\(location(context)): \(context.debugDescription)"
-        default:
-            return "\(error)"
-        }
-    }
-
-    private static func location(_ context: DecodingError.Context) -> String {
-        context.codingPath.isEmpty ? "" : " at " + context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
-    }
 }
 
 /// Quotes a string for an error message, escaping what would be invisible, cut to 80 characters
 /// (a binary file's "line" can be kilobytes).
-private func debugQuote(_ s: String) -> String {
+func debugQuote(_ s: String) -> String {
     s.count > 80 ? String(reflecting: String(s.prefix(80))) + "… (\(s.utf8.count) bytes)" : String(reflecting: s)
-}
-
-/// Thrown while decoding `tokenizer.json` for content that is valid JSON but not usable.
-private struct TokenizerFileError: Error {
-    var reason: String
-}
-
-/// The parts of Hugging Face's `tokenizer.json` that GPT-2's tokenizer uses.
-private struct TokenizerFile: Decodable {
-    struct AddedToken: Decodable {
-        var id: Int
-        var content: String
-        var singleWord: Bool?
-        var lstrip: Bool?
-        var rstrip: Bool?
-        var special: Bool?
-
-        enum CodingKeys: String, CodingKey {
-            case id, content, lstrip, rstrip, special
-            case singleWord = "single_word"
-        }
-    }
-
-    struct Component: Decodable {
-        var type: String?
-    }
-
-    struct PreTokenizer: Decodable {
-        var type: String?
-        var addPrefixSpace: Bool?
-        var useRegex: Bool?
-        var pretokenizers: [PreTokenizer]?
-
-        enum CodingKeys: String, CodingKey {
-            case type, pretokenizers
-            case addPrefixSpace = "add_prefix_space"
-            case useRegex = "use_regex"
-        }
-    }
-
-    struct Merge: Decodable {
-        var left: String
-        var right: String
-
-        init(from decoder: Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if let text = try? container.decode(String.self) {
-                guard let space = text.utf8.firstIndex(of: 0x20) else {
-                    throw TokenizerFileError(reason: "merge \(debugQuote(text)) is not two tokens separated by a space")
-                }
-                left = String(text.utf8[..<space])!
-                right = String(text.utf8[text.utf8.index(after: space)...])!
-            } else {
-                let pair = try container.decode([String].self)
-                guard pair.count == 2 else {
-                    throw TokenizerFileError(reason: "merge \(pair) is not a pair of tokens")
-                }
-                left = pair[0]
-                right = pair[1]
-            }
-        }
-    }
-
-    struct Model: Decodable {
-        var vocab: [String: Int]
-        var merges: [Merge]
-        var unknownToken: String?
-        var fuseUnknown: Bool?
-        var ignoreMerges: Bool?
-        var continuingSubwordPrefix: String?
-        var endOfWordSuffix: String?
-
-        enum CodingKeys: String, CodingKey {
-            case type, vocab, merges
-            case unknownToken = "unk_token"
-            case fuseUnknown = "fuse_unk"
-            case ignoreMerges = "ignore_merges"
-            case continuingSubwordPrefix = "continuing_subword_prefix"
-            case endOfWordSuffix = "end_of_word_suffix"
-        }
-
-        init(from decoder: Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            let type = try c.decodeIfPresent(String.self, forKey: .type)
-            if let type, type != "BPE" {
-                throw TokenizerFileError(reason: "model type is \(type), not BPE")
-            }
-            vocab = try c.decode([String: Int].self, forKey: .vocab)
-            merges = try c.decodeIfPresent([Merge].self, forKey: .merges) ?? []
-            unknownToken = try c.decodeIfPresent(String.self, forKey: .unknownToken)
-            fuseUnknown = try c.decodeIfPresent(Bool.self, forKey: .fuseUnknown)
-            ignoreMerges = try c.decodeIfPresent(Bool.self, forKey: .ignoreMerges)
-            continuingSubwordPrefix = try c.decodeIfPresent(String.self, forKey: .continuingSubwordPrefix)
-            endOfWordSuffix = try c.decodeIfPresent(String.self, forKey: .endOfWordSuffix)
-        }
-    }
-
-    var addedTokens: [AddedToken]?
-    var normalizer: Component?
-    var preTokenizer: PreTokenizer?
-    var model: Model
-
-    enum CodingKeys: String, CodingKey {
-        case normalizer, model
-        case addedTokens = "added_tokens"
-        case preTokenizer = "pre_tokenizer"
-    }
 }

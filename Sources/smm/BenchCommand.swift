@@ -2,6 +2,7 @@
 // The last stdout line with --json is what ../shared/peers/compare.py reads.
 import ArgumentParser
 import Foundation
+import SMMJSON
 import SMMKernels
 import SMMModels
 import SmartModelManager
@@ -59,11 +60,11 @@ struct BenchCommand: AsyncParsableCommand {
         let stats = LatencySummary(times)
         let seqPerS = Double(batch) / (stats.p50Ms / 1000)
         if json {
-            printLine(.object([("model", .string(modelOptions.model ?? "")), ("batch", .int(batch)), ("seq", .int(seq)),
-                               ("runs", .int(runs)), ("median_ms", .number(stats.p50Ms)), ("p90_ms", .number(stats.p90Ms)),
-                               ("mean_ms", .number(stats.meanMs)), ("min_ms", .number(times.min() ?? 0)),
-                               ("sequences_per_s", .number(seqPerS)), ("load_ms", .number(loadMs)),
-                               ("peak_rss_mb", .number(peakResidentMiB)),
+            printLine(.record([("model", .string(modelOptions.model ?? "")), ("batch", .int(batch)), ("seq", .int(seq)),
+                               ("runs", .int(runs)), ("median_ms", .double(stats.p50Ms)), ("p90_ms", .double(stats.p90Ms)),
+                               ("mean_ms", .double(stats.meanMs)), ("min_ms", .double(times.min() ?? 0)),
+                               ("sequences_per_s", .double(seqPerS)), ("load_ms", .double(loadMs)),
+                               ("peak_rss_mb", .double(peakResidentMiB)),
                                ("threads", .int(WorkerPool.shared.threadCount)), ("blas", .string(BLAS.backendDescription))]))
         } else {
             print("model \(modelOptions.model ?? ""): batch \(batch) x seq \(seq), \(runs) runs, \(WorkerPool.shared.threadCount) threads, \(BLAS.backendDescription)")
@@ -92,12 +93,12 @@ struct BenchCommand: AsyncParsableCommand {
         let ttft = LatencySummary(ttfts), decode = LatencySummary(decodes)
         let tokensPerS = Double(newTokens - 1) / (decode.p50Ms / 1000)
         if json {
-            printLine(.object([("model", .string(modelOptions.model ?? "")), ("prompt_tokens", .int(promptTokens)),
-                               ("new_tokens", .int(newTokens)), ("runs", .int(runs)), ("ttft_ms", .number(ttft.p50Ms)),
-                               ("decode_tokens_per_s", .number(tokensPerS)),
-                               ("step_ms", .number(decode.p50Ms / Double(newTokens - 1))),
-                               ("total_ms", .number(ttft.p50Ms + decode.p50Ms)), ("load_ms", .number(loadMs)),
-                               ("peak_rss_mb", .number(peakResidentMiB)),
+            printLine(.record([("model", .string(modelOptions.model ?? "")), ("prompt_tokens", .int(promptTokens)),
+                               ("new_tokens", .int(newTokens)), ("runs", .int(runs)), ("ttft_ms", .double(ttft.p50Ms)),
+                               ("decode_tokens_per_s", .double(tokensPerS)),
+                               ("step_ms", .double(decode.p50Ms / Double(newTokens - 1))),
+                               ("total_ms", .double(ttft.p50Ms + decode.p50Ms)), ("load_ms", .double(loadMs)),
+                               ("peak_rss_mb", .double(peakResidentMiB)),
                                ("threads", .int(WorkerPool.shared.threadCount)), ("blas", .string(BLAS.backendDescription))]))
         } else {
             print("model \(modelOptions.model ?? ""): prompt \(promptTokens) + \(newTokens) new tokens, \(runs) runs, \(WorkerPool.shared.threadCount) threads")

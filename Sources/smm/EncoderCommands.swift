@@ -1,6 +1,7 @@
 // `smm tokenize`, `smm embed`, `smm classify`.
 import ArgumentParser
 import Foundation
+import SMMJSON
 import SMMModels
 import SMMTokenizers
 import SmartModelManager
@@ -22,7 +23,7 @@ struct TokenizeCommand: AsyncParsableCommand {
             let encoding = try tokenizer.encode(text)
             if encoding.wasTruncated { warnTruncated(text, maxLength: encoding.ids.count) }
             if input.json {
-                printLine(.object([("text", .string(text)), ("ids", .ints(encoding.ids)),
+                printLine(.record([("text", .string(text)), ("ids", .ints(encoding.ids)),
                                    ("tokens", .strings(encoding.tokens))]))
             } else {
                 print(text)
@@ -55,7 +56,7 @@ struct EmbedCommand: AsyncParsableCommand {
         let vectors = try encoder.embed(texts, pooling: pooling, normalize: !noNormalize)
         for ((text, vector), cut) in zip(zip(texts, vectors), truncated) {
             if input.json {
-                printLine(.object([("text", .string(text)), ("embedding", .floats(vector)), ("truncated", .bool(cut))]))
+                printLine(.record([("text", .string(text)), ("embedding", .floats(vector)), ("truncated", .bool(cut))]))
             } else {
                 let head = vector.prefix(6).map { String(format: "%+.4f", $0) }.joined(separator: " ")
                 print("\(text.prefix(60).padding(toLength: 60, withPad: " ", startingAt: 0))  [\(vector.count)] \(head) …")
@@ -79,8 +80,8 @@ struct ClassifyCommand: AsyncParsableCommand {
         for r in results {
             if r.truncated { warnTruncated(r.text, maxLength: encoder.maxLength) }
             if input.json {
-                printLine(.object([("text", .string(r.text)), ("label", .string(r.label)),
-                                   ("score", .number(Double(r.score))), ("logits", .floats(r.logits)),
+                printLine(.record([("text", .string(r.text)), ("label", .string(r.label)),
+                                   ("score", .double(Double(r.score))), ("logits", .floats(r.logits)),
                                    ("truncated", .bool(r.truncated))]))
             } else {
                 print("\(r.label.padding(toLength: 12, withPad: " ", startingAt: 0)) \(String(format: "%.4f", r.score))  \(r.text)")

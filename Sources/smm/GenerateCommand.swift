@@ -3,6 +3,7 @@
 // a warning on stderr (and "stopped": "context_full" in --json).
 import ArgumentParser
 import Foundation
+import SMMJSON
 import SMMModels
 import SmartModelManager
 import Synchronization
@@ -97,7 +98,7 @@ struct GenerateCommand: AsyncParsableCommand {
 
     /// `--json`'s object: prompt, text, token ids and why generation stopped.
     static func jsonObject(prompt: String, result: GenerationResult) -> JSONValue {
-        .object([("prompt", .string(prompt)), ("text", .string(result.text)), ("tokens", .ints(result.tokenIDs)),
+        .record([("prompt", .string(prompt)), ("text", .string(result.text)), ("tokens", .ints(result.tokenIDs)),
                  ("stopped", .string(stoppedName(result.stopReason)))])
     }
 

@@ -7,6 +7,7 @@
 // a single Character, so CRLF input used to come out as one text.) A 0x0D anywhere else in a line
 // is kept as part of the text.
 import Foundation
+import SMMJSON
 
 enum InputTexts {
     /// Longest accepted text, in bytes (a larger one is almost surely a mistake, e.g. a binary file).
@@ -71,10 +72,10 @@ enum InputTexts {
             start = newline + 1
             if isBlank(text) { continue }
             if jsonl {
-                guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
+                guard let object = (try? JSONParser.parse(Array(line), maxDepth: 64))?.objectValue else {
                     throw CLIError("line \(number) of standard input is not a JSON object")
                 }
-                guard let value = object["text"] as? String else {
+                guard let value = object["text"]?.stringValue else {
                     throw CLIError("line \(number) of standard input has no string field \"text\"")
                 }
                 guard !isBlank(value) else {

@@ -3,6 +3,7 @@
 // checksums, and the tensor table with sizes.
 import ArgumentParser
 import Foundation
+import SMMJSON
 import SMMFormat
 import SMMModels
 import SmartModelManager
@@ -148,68 +149,71 @@ struct InspectCommand: ParsableCommand {
 
     private func printJSON(_ smm: SMMFile, verified: Bool?, computed: String?) {
         let h = smm.header, m = smm.metadata, t = m.tokenizer, p = m.provenance
-        let placeholder = "\u{1}config\u{1}"
-        let value: JSONValue = .object([
+        // The stored config, embedded as the JSON it is (numbers and key order as written).
+        let config = (try? JSONParser.parse(Array(m.configJSON.utf8))) ?? .string(m.configJSON)
+        let checksumKind: JSONValue = h.checksumKind.map { JSONValue.string($0.name) } ?? .int(Int(h.bodyChecksumKind))
+        let tensors: [JSONValue] = smm.tensors.map { (e: SMMTensorEntry) -> JSONValue in
+            var fields: [(String, JSONValue)] = [("name", .string(e.name)), ("dtype", .string(e.dtype.rawValue)),
+                                                 ("shape", .ints(e.shape)), ("offset", .int(e.dataOffset)),
+                                                 ("bytes", .int(e.byteLength))]
+            switch e.quantization {
+            case let .int8PerChannel(axis, scale):
+                fields.append(("quantization", .record([("scheme", .string("int8_per_channel")), ("axis", .int(axis)),
+                                                        ("scales", .string(smm.tensors[scale].name))])))
+            case let .packedPanels(axis):
+                fields.append(("quantization", .record([("scheme", .string("packed_panels")), ("axis", .int(axis)),
+                                                        ("columns", .int(SMMPanelLayout.columns))])))
+            case .none:
+                break
+            }
+            return .record(fields)
+        }
+        let sections: JSONValue = .record([
+            ("header", .record([("offset", .int(0)), ("length", .int(h.headerSize))])),
+            ("metadata", .record([("offset", .int(h.metadataOffset)), ("length", .int(h.metadataLength))])),
+            ("tensor_table", .record([("offset", .int(h.tableOffset)), ("length", .int(h.tableLength))])),
+            ("data", .record([("offset", .int(h.dataOffset)), ("length", .int(h.dataLength))])),
+        ])
+        let checksum: JSONValue = .record([
+            ("kind", checksumKind),
+            ("stored", .string(h.bodyChecksumHex)),
+            ("computed", computed.map(JSONValue.string) ?? .null),
+            ("verified", verified.map(JSONValue.bool) ?? .null),
+        ])
+        let tokenizer: JSONValue = .record([
+            ("kind", .string(t.kind.rawValue)),
+            ("vocabulary_size", .int(t.vocabulary.count)),
+            ("merges", .int(t.merges.count)),
+            ("added_tokens", .array(t.addedTokens.map { JSONValue.record([("content", .string($0.content)), ("id", .int($0.id)),
+                                                                 ("special", .bool($0.special))]) })),
+            ("special_tokens", .record(t.specialTokenIDs.keys.sorted().map { ($0, JSONValue.int(t.specialTokenIDs[$0]!)) })),
+            ("do_lower_case", t.doLowerCase.map(JSONValue.bool) ?? .null),
+            ("strip_accents", t.stripAccents.map(JSONValue.bool) ?? .null),
+        ])
+        let provenance: JSONValue = .record([
+            ("source_name", .string(p.sourceName)), ("source_path", .string(p.sourcePath)),
+            ("source_files", .array(p.sourceFiles.map { JSONValue.record([("name", .string($0.name)), ("bytes", .int($0.bytes)),
+                                                                 ("sha256", .string($0.sha256))]) })),
+            ("converter", .string(p.converter)), ("created", .string(p.created)),
+        ])
+        let value: JSONValue = .record([
             ("file", .string(smm.path)),
             ("format_version", .string("\(h.majorVersion).\(h.minorVersion)")),
             ("file_size", .int(h.fileSize)),
-            ("sections", .object([
-                ("header", .object([("offset", .int(0)), ("length", .int(h.headerSize))])),
-                ("metadata", .object([("offset", .int(h.metadataOffset)), ("length", .int(h.metadataLength))])),
-                ("tensor_table", .object([("offset", .int(h.tableOffset)), ("length", .int(h.tableLength))])),
-                ("data", .object([("offset", .int(h.dataOffset)), ("length", .int(h.dataLength))])),
-            ])),
-            ("checksum", .object([
-                ("kind", h.checksumKind.map { .string($0.name) } ?? .int(Int(h.bodyChecksumKind))),
-                ("stored", .string(h.bodyChecksumHex)),
-                ("computed", computed.map(JSONValue.string) ?? .null),
-                ("verified", verified.map(JSONValue.bool) ?? .null),
-            ])),
+            ("sections", sections),
+            ("checksum", checksum),
             ("architecture", .string(m.architecture)),
             ("dtype", .string(m.dtype.rawValue)),
-            ("config", .string(placeholder)),
+            ("config", config),
             ("labels", .strings(m.labels)),
             ("default_pooling", m.defaultPooling.map(JSONValue.string) ?? .null),
             ("max_length", .int(m.maxLength)),
-            ("tokenizer", .object([
-                ("kind", .string(t.kind.rawValue)),
-                ("vocabulary_size", .int(t.vocabulary.count)),
-                ("merges", .int(t.merges.count)),
-                ("added_tokens", .array(t.addedTokens.map { .object([("content", .string($0.content)), ("id", .int($0.id)),
-                                                                     ("special", .bool($0.special))]) })),
-                ("special_tokens", .object(t.specialTokenIDs.keys.sorted().map { ($0, .int(t.specialTokenIDs[$0]!)) })),
-                ("do_lower_case", t.doLowerCase.map(JSONValue.bool) ?? .null),
-                ("strip_accents", t.stripAccents.map(JSONValue.bool) ?? .null),
-            ])),
-            ("provenance", .object([
-                ("source_name", .string(p.sourceName)), ("source_path", .string(p.sourcePath)),
-                ("source_files", .array(p.sourceFiles.map { .object([("name", .string($0.name)), ("bytes", .int($0.bytes)),
-                                                                     ("sha256", .string($0.sha256))]) })),
-                ("converter", .string(p.converter)), ("created", .string(p.created)),
-            ])),
+            ("tokenizer", tokenizer),
+            ("provenance", provenance),
             ("parameters", .int(smm.tensors.filter { !isScale($0, in: smm) }.reduce(0) { $0 + $1.elementCount })),
-            ("tensors", .array(smm.tensors.map { e in
-                var fields: [(String, JSONValue)] = [("name", .string(e.name)), ("dtype", .string(e.dtype.rawValue)),
-                                                     ("shape", .ints(e.shape)), ("offset", .int(e.dataOffset)),
-                                                     ("bytes", .int(e.byteLength))]
-                switch e.quantization {
-                case let .int8PerChannel(axis, scale):
-                    fields.append(("quantization", .object([("scheme", .string("int8_per_channel")), ("axis", .int(axis)),
-                                                            ("scales", .string(smm.tensors[scale].name))])))
-                case let .packedPanels(axis):
-                    fields.append(("quantization", .object([("scheme", .string("packed_panels")), ("axis", .int(axis)),
-                                                            ("columns", .int(SMMPanelLayout.columns))])))
-                case .none:
-                    break
-                }
-                return .object(fields)
-            })),
+            ("tensors", .array(tensors)),
         ])
-        var text = value.text
-        var escaped = ""
-        JSONValue.escape(placeholder, into: &escaped)
-        text = text.replacingOccurrences(of: escaped, with: m.configJSON)
-        print(text)
+        print(value.text)
     }
 }
 

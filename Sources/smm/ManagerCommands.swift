@@ -2,6 +2,7 @@
 // Each builds a SmartModelManager from the environment (plus --models-dir), calls it and prints.
 import ArgumentParser
 import Foundation
+import SMMJSON
 import SMMFormat
 import SMMKernels
 import SMMModels
@@ -58,25 +59,25 @@ struct SystemCommand: AsyncParsableCommand {
         let a = analysis.assessment
         let t = i.throughput
         if json {
-            printLine(.object([
+            printLine(.record([
                 ("platform", .string(i.platform)), ("os", .string(i.osVersion)), ("architecture", .string(i.architecture)),
                 ("cpu", .string(i.cpuModel)), ("features", .strings(i.featureNames)),
                 ("logical_cores", .int(i.logicalCores)), ("physical_cores", .int(i.physicalCores)),
                 ("affinity_cores", .int(i.affinityCores)),
-                ("cgroup_cpu_limit", i.cgroupCPULimit.map(JSONValue.number) ?? .null),
+                ("cgroup_cpu_limit", i.cgroupCPULimit.map(JSONValue.double) ?? .null),
                 ("usable_cores", .int(i.usableCores)), ("compute_threads", .int(i.computeThreads)),
                 ("memory_total_bytes", .int(i.totalMemoryBytes)), ("memory_available_bytes", .int(i.availableMemoryBytes)),
                 ("cgroup_memory_limit_bytes", i.cgroupMemoryLimitBytes.map(JSONValue.int) ?? .null),
                 ("cgroup_memory_usage_bytes", i.cgroupMemoryUsageBytes.map(JSONValue.int) ?? .null),
                 ("memory_effective_available_bytes", .int(i.effectiveAvailableMemoryBytes)),
-                ("load_average", .array(i.loadAverage.map(JSONValue.number))),
+                ("load_average", .array(i.loadAverage.map(JSONValue.double))),
                 ("models_dir", .string(i.modelsDirectory)), ("free_disk_bytes", i.freeDiskBytes.map(JSONValue.int) ?? .null),
-                ("gflops_single_core", t.map { .number($0.singleCoreGFLOPS) } ?? .null),
-                ("gflops_multi_core", t.map { .number($0.multiCoreGFLOPS) } ?? .null),
-                ("memory_bandwidth_gbps", t.map { .number($0.memoryBandwidthGBps) } ?? .null),
+                ("gflops_single_core", t.map { .double($0.singleCoreGFLOPS) } ?? .null),
+                ("gflops_multi_core", t.map { .double($0.multiCoreGFLOPS) } ?? .null),
+                ("memory_bandwidth_gbps", t.map { .double($0.memoryBandwidthGBps) } ?? .null),
                 ("blas", .string(BLAS.backendDescription)),
-                ("score", .number(a.score)), ("tier", .string(a.tier.rawValue)),
-                ("points", .object(a.points.sorted { $0.key < $1.key }.map { ($0.key, .number($0.value)) })),
+                ("score", .double(a.score)), ("tier", .string(a.tier.rawValue)),
+                ("points", .record(a.points.sorted { $0.key < $1.key }.map { ($0.key, .double($0.value)) })),
                 ("notes", .strings(a.notes)),
             ]))
             return
@@ -118,12 +119,12 @@ struct ModelsCommand: AsyncParsableCommand {
                 let sizes: [(String, JSONValue)] = ModelDType.allCases.compactMap { d in
                     e.sizeBytes[d].map { (d.rawValue, JSONValue.int($0)) }
                 }
-                printLine(.object([
+                printLine(.record([
                     ("id", .string(e.id)), ("source", .string(e.source)), ("architecture", .string(e.architecture)),
                     ("tasks", .strings(e.tasks.map(\.rawValue))), ("parameters", .int(e.parameters)),
-                    ("size_bytes", .object(sizes)), ("min_memory_bytes", .int(e.minMemoryBytes)),
+                    ("size_bytes", .record(sizes)), ("min_memory_bytes", .int(e.minMemoryBytes)),
                     ("min_cores", .int(e.minCores)),
-                    ("published_accuracy", e.publishedAccuracy.map(JSONValue.number) ?? .null),
+                    ("published_accuracy", e.publishedAccuracy.map(JSONValue.double) ?? .null),
                     ("accuracy_benchmark", e.accuracyBenchmark.map(JSONValue.string) ?? .null),
                     ("path", .string(a.location.path)), ("available", .bool(a.isAvailable)),
                     ("reason", a.reason.map(JSONValue.string) ?? .null),
@@ -186,22 +187,22 @@ struct SelectCommand: AsyncParsableCommand {
         let result = try await manager.modelRecommendations(for: requirements)
         if json {
             func candidate(_ c: Candidate) -> JSONValue {
-                .object([("model", .string(c.key.id)), ("dtype", .string(c.key.dtype.rawValue)),
-                         ("method", .string(c.method.rawValue)), ("score", .number(c.score)),
-                         ("latency_ms", .number(c.latencyMs)), ("latency_measured", .bool(c.latencyMeasured)),
-                         ("memory_bytes", .int(c.memoryBytes)), ("accuracy", c.accuracy.map(JSONValue.number) ?? .null),
+                .record([("model", .string(c.key.id)), ("dtype", .string(c.key.dtype.rawValue)),
+                         ("method", .string(c.method.rawValue)), ("score", .double(c.score)),
+                         ("latency_ms", .double(c.latencyMs)), ("latency_measured", .bool(c.latencyMeasured)),
+                         ("memory_bytes", .int(c.memoryBytes)), ("accuracy", c.accuracy.map(JSONValue.double) ?? .null),
                          ("accuracy_source", c.accuracySource.map(JSONValue.string) ?? .null),
                          ("weights_are_random", .bool(c.weightsAreRandom)), ("reasons", .strings(c.reasons))])
             }
-            printLine(.object([
+            printLine(.record([
                 ("task", .string(requirements.task.rawValue)),
                 ("priority", .string((result.requirements.priority ?? .balanced).rawValue)),
-                ("max_latency_ms", result.requirements.maxLatencyMs.map(JSONValue.number) ?? .null),
-                ("tier", .string(result.tier.rawValue)), ("gflops", .number(result.gflops)),
+                ("max_latency_ms", result.requirements.maxLatencyMs.map(JSONValue.double) ?? .null),
+                ("tier", .string(result.tier.rawValue)), ("gflops", .double(result.gflops)),
                 ("chosen", result.chosen.map(candidate) ?? .null),
                 ("candidates", .array(result.candidates.map(candidate))),
                 ("rejections", .array(result.rejections.map { r in
-                    .object([("model", .string(r.modelID)), ("dtype", r.dtype.map { .string($0.rawValue) } ?? .null),
+                    .record([("model", .string(r.modelID)), ("dtype", r.dtype.map { .string($0.rawValue) } ?? .null),
                              ("reason", .string(r.reason.rawValue)), ("message", .string(r.message))])
                 })),
                 ("explanation", .string(result.explanation)),
@@ -250,7 +251,7 @@ struct SentimentCommand: AsyncParsableCommand {
         }
         for r in results {
             if input.json {
-                printLine(.object([("text", .string(r.text)), ("label", .string(r.label)), ("score", .number(Double(r.score))),
+                printLine(.record([("text", .string(r.text)), ("label", .string(r.label)), ("score", .double(Double(r.score))),
                                    ("model", .string(r.model)), ("method", .string(r.method.rawValue)),
                                    ("truncated", .bool(r.truncated))]))
             } else {

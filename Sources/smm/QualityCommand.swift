@@ -1,6 +1,7 @@
 // `smm quality`: what f16, bf16 and int8 lose against f32 on a model and texts of your own.
 import ArgumentParser
 import Foundation
+import SMMJSON
 import SMMFormat
 import SMMModels
 import SmartModelManager
@@ -94,7 +95,7 @@ struct QualityCommand: AsyncParsableCommand {
             } catch {
                 failures.append(name)
                 warn("\(name): \(error)")
-                if input.json { printLine(.object([("candidate", .string(name)), ("error", .string("\(error)"))])) }
+                if input.json { printLine(.record([("candidate", .string(name)), ("error", .string("\(error)"))])) }
                 continue
             }
             if q.truncatedTexts > 0 && !warnedTruncation {
@@ -102,12 +103,12 @@ struct QualityCommand: AsyncParsableCommand {
                 warnedTruncation = true
             }
             if input.json {
-                printLine(.object([("candidate", .string(name)), ("output", .string(q.output.rawValue)),
+                printLine(.record([("candidate", .string(name)), ("output", .string(q.output.rawValue)),
                                    ("vectors", .int(q.vectors)),
                                    ("argmax_agreement", q.argmaxAgreement.map(JSONValue.int) ?? .null),
-                                   ("worst_cosine", .number(q.worstCosine)),
-                                   ("mean_one_minus_cosine", .number(q.meanOneMinusCosine)),
-                                   ("max_abs_difference", .number(q.maxAbsDifference)),
+                                   ("worst_cosine", .double(q.worstCosine)),
+                                   ("mean_one_minus_cosine", .double(q.meanOneMinusCosine)),
+                                   ("max_abs_difference", .double(q.maxAbsDifference)),
                                    ("worst_text", .string(q.worstText))]))
             } else {
                 let agree = q.argmaxAgreement.map { "\($0)/\(q.vectors)" } ?? "-"

@@ -2,6 +2,7 @@
 // calls the library and prints; no inference logic lives here.
 import ArgumentParser
 import Foundation
+import SMMJSON
 import SMMKernels
 import SMMModels
 import SmartModelManager
@@ -97,7 +98,7 @@ struct InfoCommand: ParsableCommand {
         let threads = WorkerPool.defaultThreadCount
         let f32Kernel = PackedMatrix.isAvailable ? "avx512-packed" : "blas"
         if json {
-            printLine(.object([("blas", .string(BLAS.backendDescription)),
+            printLine(.record([("blas", .string(BLAS.backendDescription)),
                                ("openblas_core", BLAS.openBLASCoreName.map(JSONValue.string) ?? .null),
                                ("f32_kernel", .string(f32Kernel)), ("int8_kernel", .string(QuantizedLinear.kernel.rawValue)),
                                ("cpu", .string(cpu.modelName)), ("threads", .int(threads)),

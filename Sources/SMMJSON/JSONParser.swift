@@ -1,122 +1,37 @@
-/// A small strict JSON parser (RFC 8259) for safetensors headers, checkpoint indexes and configs.
-///
-/// Written here rather than using `JSONSerialization` so that the format layer can:
-/// - detect duplicate object keys (two tensors with one name),
-/// - keep numbers as their exact text (a shape entry of `1e3`, `-1` or `99999999999999999999` is
-///   reported precisely instead of being silently rounded through `Double`),
-/// - bound nesting depth, so hostile input cannot overflow the stack,
-/// - validate UTF-8 strictly.
-///
-/// The parser never traps on any input; errors carry the byte offset where parsing stopped.
-
-/// A parsed JSON value.
-enum JSONValue: Sendable, Equatable {
-    case null
-    case bool(Bool)
-    /// A number, kept as its source text (already checked against the JSON number grammar).
-    case number(String)
-    case string(String)
-    case array([JSONValue])
-    case object(JSONObject)
-
-    /// A short name of the value's kind for error messages ("a string", "an array"...).
-    var kindDescription: String {
-        switch self {
-        case .null: return "null"
-        case .bool: return "a boolean"
-        case .number: return "a number"
-        case .string: return "a string"
-        case .array: return "an array"
-        case .object: return "an object"
-        }
-    }
-
-    var objectValue: JSONObject? {
-        if case let .object(object) = self { return object }
-        return nil
-    }
-
-    var stringValue: String? {
-        if case let .string(string) = self { return string }
-        return nil
-    }
-
-    var arrayValue: [JSONValue]? {
-        if case let .array(array) = self { return array }
-        return nil
-    }
-
-    /// The value when it is a number written as an integer (no fraction, no exponent) that fits `Int`.
-    var exactInt: Int? {
-        if case let .number(text) = self { return Int(text) }
-        return nil
-    }
-
-    /// The value as a Double when it is a number.
-    var doubleValue: Double? {
-        if case let .number(text) = self { return Double(text) }
-        return nil
-    }
-
-    /// True for a number written as an integer (no `.`, no exponent), whatever its size.
-    var isIntegerLiteral: Bool {
-        if case let .number(text) = self { return !text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) }
-        return false
-    }
-
-    /// A short rendering of the value for error messages (numbers and strings as written).
-    /// The value for an error message, saying its kind once: `null`, `the boolean true`,
-    /// `the number 1e3`, `the string "x"`, `an array of 2 element(s)`, `an object with 3 key(s)`.
-    var described: String {
-        switch self {
-        case .null: return "null"
-        case .bool, .number, .string: return "\(kindDescription.replacingOccurrences(of: "a ", with: "the ")) \(brief)"
-        case .array, .object: return brief
-        }
-    }
-
-    var brief: String {
-        switch self {
-        case .null: return "null"
-        case let .bool(b): return b ? "true" : "false"
-        case let .number(text): return text
-        case let .string(s): return s.count > 60 ? "\"\(s.prefix(60))...\"" : "\"\(s)\""
-        case let .array(a): return "an array of \(a.count) element(s)"
-        case let .object(o): return "an object with \(o.count) key(s)"
-        }
-    }
-}
-
-/// A JSON object: keys in source order and a lookup table.
-struct JSONObject: Sendable, Equatable {
-    /// Keys in the order they appear (each once; with duplicates allowed, the first position wins).
-    private(set) var keys: [String] = []
-    private(set) var values: [String: JSONValue] = [:]
-
-    var count: Int { keys.count }
-
-    subscript(key: String) -> JSONValue? { values[key] }
-
-    /// Adds a member. Returns false when `key` was already present (the new value replaces the old).
-    @discardableResult
-    mutating func set(_ key: String, _ value: JSONValue) -> Bool {
-        if values.updateValue(value, forKey: key) != nil { return false }
-        keys.append(key)
-        return true
-    }
-}
+// The project's one JSON reader: a strict RFC 8259 parser for safetensors headers, checkpoint
+// indexes, configs, tokenizer files and the CLI's `--jsonl` records.
+//
+// Written here rather than using `JSONSerialization` so that readers can:
+// - detect duplicate object keys (two tensors with one name), compared as bytes,
+// - keep numbers as their exact text (a shape entry of `1e3`, `-1` or `99999999999999999999` is
+//   reported precisely instead of being silently rounded through `Double`),
+// - bound nesting depth and input size, so hostile input cannot overflow the stack,
+// - validate UTF-8 strictly.
+//
+// The parser never traps on any input; errors carry the byte offset where parsing stopped.
 
 /// Why parsing stopped, and at which byte.
-struct JSONParseError: Error, Sendable, CustomStringConvertible {
-    var message: String
-    var offset: Int
+public struct JSONParseError: Error, Sendable, CustomStringConvertible {
+    /// What is wrong.
+    public var message: String
+    /// The byte offset where parsing stopped.
+    public var offset: Int
     /// For a duplicate-key error: the key, and the nesting depth of its object (1 = top level).
-    var duplicateKey: String? = nil
-    var depth: Int = 0
-    var description: String { "\(message) at byte \(offset)" }
+    public var duplicateKey: String? = nil
+    public var depth: Int = 0
+    public var description: String { "\(message) at byte \(offset)" }
+
+    /// An error `message` at byte `offset`.
+    public init(message: String, offset: Int, duplicateKey: String? = nil, depth: Int = 0) {
+        self.message = message
+        self.offset = offset
+        self.duplicateKey = duplicateKey
+        self.depth = depth
+    }
 }
 
-struct JSONParser {
+/// The strict JSON reader.
+public struct JSONParser {
     private let bytes: UnsafeRawBufferPointer
     private var index = 0
     private let rejectDuplicateKeys: Bool
@@ -128,8 +43,12 @@ struct JSONParser {
     ///   - rejectDuplicateKeys: throw when an object repeats a key (otherwise the last value wins,
     ///     like Python's `json`).
     ///   - maxDepth: deepest nesting of arrays and objects accepted.
-    static func parse(_ bytes: UnsafeRawBufferPointer, rejectDuplicateKeys: Bool = false,
-                      maxDepth: Int = 128) throws(JSONParseError) -> JSONValue {
+    ///   - maxBytes: largest input accepted (nil: any size).
+    public static func parse(_ bytes: UnsafeRawBufferPointer, rejectDuplicateKeys: Bool = false,
+                             maxDepth: Int = 128, maxBytes: Int? = nil) throws(JSONParseError) -> JSONValue {
+        if let maxBytes, bytes.count > maxBytes {
+            throw JSONParseError(message: "input of \(bytes.count) bytes is over the limit of \(maxBytes)", offset: 0)
+        }
         var parser = JSONParser(bytes: bytes, rejectDuplicateKeys: rejectDuplicateKeys, maxDepth: maxDepth)
         if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { parser.index = 3 }
         parser.skipWhitespace()
@@ -141,12 +60,12 @@ struct JSONParser {
         return value
     }
 
-    /// Parses `bytes` as JSON.
-    static func parse(_ bytes: [UInt8], rejectDuplicateKeys: Bool = false,
-                      maxDepth: Int = 128) throws(JSONParseError) -> JSONValue {
+    /// Parses `bytes` as JSON (see the other `parse`).
+    public static func parse(_ bytes: [UInt8], rejectDuplicateKeys: Bool = false,
+                             maxDepth: Int = 128, maxBytes: Int? = nil) throws(JSONParseError) -> JSONValue {
         do {
             return try bytes.withUnsafeBytes { buffer in
-                try parse(buffer, rejectDuplicateKeys: rejectDuplicateKeys, maxDepth: maxDepth)
+                try parse(buffer, rejectDuplicateKeys: rejectDuplicateKeys, maxDepth: maxDepth, maxBytes: maxBytes)
             }
         } catch let error as JSONParseError {
             throw error
@@ -398,7 +317,7 @@ struct JSONParser {
     }
 
     /// The string when `bytes` is valid UTF-8, else nil.
-    static func validatedUTF8(_ bytes: UnsafeRawBufferPointer) -> String? {
+    public static func validatedUTF8(_ bytes: UnsafeRawBufferPointer) -> String? {
         // Fast path for ASCII, the common case for tensor names and config keys.
         if bytes.allSatisfy({ $0 < 0x80 }) {
             return String(decoding: bytes, as: UTF8.self)
