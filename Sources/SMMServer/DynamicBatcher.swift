@@ -87,7 +87,7 @@ public final class DynamicBatcher: @unchecked Sendable {
     private let observer: (any BatchObserver)?
     private let paused: Bool
 
-    private final class Pending {
+    private final class Pending: @unchecked Sendable {
         let count: Int
         let enqueued: Double
         var results: [[Float]?]
@@ -161,12 +161,32 @@ public final class DynamicBatcher: @unchecked Sendable {
     /// - Throws: `ServerError.overloaded` (429) when the queue cannot take them; the engine's errors.
     public func submit(_ inputs: [BatchInput], kind: BatchKind) async throws -> BatchOutcome {
         if inputs.isEmpty { return BatchOutcome(vectors: [], queueWaitMs: 0, computeMs: 0, tokens: 0) }
-        return try await withCheckedThrowingContinuation { continuation in
-            let now = Self.now()
-            let pending = Pending(count: inputs.count, enqueued: now)
-            pending.continuation = continuation
+        let pending = Pending(count: inputs.count, enqueued: Self.now())
+        // A cancelled request (the drain timeout cancels what is left) stops waiting at once; its
+        // texts still run, and their answer is dropped.
+        return try await withTaskCancellationHandler {
+            try await enqueue(inputs, kind: kind, pending: pending)
+        } onCancel: {
             condition.lock()
+            let continuation = pending.continuation
+            pending.continuation = nil
+            condition.unlock()
+            continuation?.resume(throwing: CancellationError())
+        }
+    }
+
+    private func enqueue(_ inputs: [BatchInput], kind: BatchKind, pending: Pending) async throws -> BatchOutcome {
+        try await withCheckedThrowingContinuation { continuation in
+            let now = pending.enqueued
+            condition.lock()
+            if Task.isCancelled {
+                condition.unlock()
+                continuation.resume(throwing: CancellationError())
+                return
+            }
+            pending.continuation = continuation
             if stopped || queue.count + inputs.count > limits.maxQueue {
+                pending.continuation = nil
                 let depth = queue.count
                 condition.unlock()
                 observer?.rejected(model: name)
@@ -333,8 +353,11 @@ public final class DynamicBatcher: @unchecked Sendable {
     }
 
     private func finish(_ p: Pending) {
-        guard let continuation = p.continuation else { return }
+        condition.lock()
+        let waiting = p.continuation
         p.continuation = nil
+        condition.unlock()
+        guard let continuation = waiting else { return }
         if let failure = p.failure {
             continuation.resume(throwing: failure)
             return

@@ -52,15 +52,17 @@ extension InferenceServer {
                     onServerRunning: @escaping @Sendable () async -> Void = {},
                     onGroup: @Sendable (ServiceGroup) -> Void = { _ in }) async throws {
         let app = application(onServerRunning: onServerRunning)
+        let loadFailure = LockedBox<(any Error)?>(nil)
         var configuration = ServiceGroupConfiguration(
             services: [
                 .init(service: app),
-                .init(service: ModelLoadService(server: self, load: load, dtype: dtype), successTerminationBehavior: .ignore),
+                .init(service: ModelLoadService(server: self, load: load, dtype: dtype, failure: loadFailure),
+                      successTerminationBehavior: .ignore),
                 .init(service: DrainService(server: self), successTerminationBehavior: .ignore),
             ],
             gracefulShutdownSignals: signals, logger: logger)
         configuration.maximumGracefulShutdownDuration = Duration.milliseconds(Int64(options.drainTimeoutS * 1000))
-        configuration.maximumCancellationDuration = Duration.seconds(2)
+        configuration.maximumCancellationDuration = Duration.seconds(10)
         let group = ServiceGroup(configuration: configuration)
         onGroup(group)
         do {
@@ -75,6 +77,7 @@ extension InferenceServer {
             logger.info("drained: every accepted request was answered")
         }
         for m in models { m.batcher.stop() }
+        if let failure = loadFailure.value { throw failure }
     }
 }
 
@@ -83,10 +86,15 @@ struct ModelLoadService: Service {
     let server: InferenceServer
     let load: Bool
     let dtype: ModelDType?
+    let failure: LockedBox<(any Error)?>
 
     func run() async throws {
         if load {
-            try await server.loadModels(dtype: dtype)
+            do { try await server.loadModels(dtype: dtype) } catch {
+                server.logger.critical("could not load the models: \(error)")
+                failure.value = error
+                throw error
+            }
         } else {
             server.markReady()
         }

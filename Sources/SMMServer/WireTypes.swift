@@ -118,6 +118,22 @@ public struct OpenAIEmbeddingRequest: Decodable, Sendable {
         case input, model, dimensions, user
         case encodingFormat = "encoding_format"
     }
+
+    /// Decodes the fields; a `dimensions` that is not an integer in range is a type mismatch at `dimensions`
+    /// (Foundation reports some such numbers without a coding path).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        input = try c.decode(EmbeddingInput.self, forKey: .input)
+        model = try c.decodeIfPresent(String.self, forKey: .model)
+        encodingFormat = try c.decodeIfPresent(String.self, forKey: .encodingFormat)
+        user = try? c.decodeIfPresent(String.self, forKey: .user)
+        do {
+            dimensions = try c.decodeIfPresent(Int.self, forKey: .dimensions)
+        } catch {
+            throw DecodingError.typeMismatch(Int.self, .init(codingPath: [CodingKeys.dimensions],
+                                                             debugDescription: "dimensions must be an integer"))
+        }
+    }
 }
 
 /// `POST /embed` (TEI).
