@@ -77,6 +77,10 @@ public final class DynamicBatcher: @unchecked Sendable {
     private var stopped = false
     private var lastArrival: Double = 0
     private var meanInterval: Double = 1
+    private var expectedRequests = 1
+    /// Requests submitted and not yet answered, and its recent peak (decaying): how many clients wait on this model.
+    private var outstanding = 0
+    private var peakOutstanding = 0.0
     private var thread: Thread?
 
     /// The model's name (for metrics and logs).
@@ -194,6 +198,7 @@ public final class DynamicBatcher: @unchecked Sendable {
                                         : ServerError.overloaded(queue: depth, limit: limits.maxQueue))
                 return
             }
+            outstanding += 1
             if lastArrival > 0 { meanInterval = 0.8 * meanInterval + 0.2 * (now - lastArrival) }
             lastArrival = now
             for (i, input) in inputs.enumerated() {
@@ -221,14 +226,19 @@ public final class DynamicBatcher: @unchecked Sendable {
             if queue.isEmpty && stopped { break }
             // Wait for company only while requests arrive faster than the wait (closed-loop clients
             // after a batch answers); a lone client never waits.
+            // Under load the answers of the last batch bring their clients' next requests right
+            // after it: wait (at most maxWait from now) until as many requests are queued as the
+            // last batch and its leftovers held, or the batch is full.
             if limits.maxWait > 0, meanInterval < limits.maxWait {
-                let deadline = queue[0].pending.enqueued + limits.maxWait
-                while !stopped, !isFull(), Self.now() < deadline {
+                let deadline = Self.now() + limits.maxWait
+                while !stopped, !isFull(), distinctRequests() < expectedRequests, Self.now() < deadline {
                     _ = condition.wait(until: Date(timeIntervalSinceNow: max(0, deadline - Self.now())))
                 }
             }
             let batch = takeBatch()
             let depth = queue.count
+            peakOutstanding = max(Double(outstanding), peakOutstanding * 0.95)
+            expectedRequests = min(limits.maxBatchRequests, max(1, Int(peakOutstanding.rounded())))
             condition.unlock()
             observer?.queueDepth(model: name, texts: depth)
             let done = compute(batch)
@@ -236,6 +246,13 @@ public final class DynamicBatcher: @unchecked Sendable {
             condition.lock()
         }
         condition.unlock()
+    }
+
+    /// Requests with texts in the queue (caller holds the lock).
+    private func distinctRequests() -> Int {
+        var seen = Set<ObjectIdentifier>()
+        for item in queue { seen.insert(ObjectIdentifier(item.pending)) }
+        return seen.count
     }
 
     /// True when the queue already holds a whole batch (caller holds the lock).
@@ -356,6 +373,7 @@ public final class DynamicBatcher: @unchecked Sendable {
         condition.lock()
         let waiting = p.continuation
         p.continuation = nil
+        outstanding -= 1
         condition.unlock()
         guard let continuation = waiting else { return }
         if let failure = p.failure {
