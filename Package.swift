@@ -15,6 +15,11 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // smm serve only (the SMMServer target): HTTP, signals and shutdown, metrics.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
     ],
     targets: [
         // Header-only view of Debian's OpenBLAS (`cblas.h`); the library itself is opened at run
@@ -34,10 +39,21 @@ let package = Package(
         .target(name: "SMMModels", dependencies: ["SMMKernels", "SMMFormat", "SMMJSON", "SMMTokenizers"]),
         .target(name: "SmartModelManager",
                 dependencies: ["SMMModels", "SMMFormat", "SMMKernels", .product(name: "Logging", package: "swift-log")]),
+        // `smm serve`: the HTTP service (OpenAI and TEI routes, batching, metrics, drain). Only the
+        // `smm` executable depends on it; the SmartModelManager product does not include it.
+        .target(name: "SMMServer",
+                dependencies: ["SmartModelManager", "SMMModels", "SMMTokenizers",
+                               .product(name: "Hummingbird", package: "hummingbird"),
+                               .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                               .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                               .product(name: "Metrics", package: "swift-metrics"),
+                               .product(name: "Prometheus", package: "swift-prometheus"),
+                               .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "smm",
-                          dependencies: ["SmartModelManager", "SMMModels", "SMMTokenizers", "SMMFormat", "SMMJSON",
-                                         "SMMKernels",
-                                         .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+                          dependencies: ["SmartModelManager", "SMMServer", "SMMModels", "SMMTokenizers", "SMMFormat",
+                                         "SMMJSON", "SMMKernels",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "smm-convert",
                           dependencies: ["SmartModelManager",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -50,6 +66,11 @@ let package = Package(
         // The `smm` CLI's own logic (input splitting, option checks, generate's stop reporting),
         // through `@testable import smm`.
         .testTarget(name: "SMMCommandTests", dependencies: ["smm", "SMMModels", "SmartModelManager"]),
+        // The server's routes, errors, batcher, auth and drain, in-process (router and live modes).
+        .testTarget(name: "SMMServerTests",
+                    dependencies: ["SMMServer", "SmartModelManager", "SMMModels",
+                                   .product(name: "HummingbirdTesting", package: "hummingbird"),
+                                   .product(name: "Logging", package: "swift-log")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -14,7 +14,8 @@ struct SMMCommand: AsyncParsableCommand {
         abstract: "CPU inference for BERT, DistilBERT and GPT-2 models, with a model manager.",
         subcommands: [TokenizeCommand.self, EmbedCommand.self, ClassifyCommand.self, GenerateCommand.self,
                       BenchCommand.self, InfoCommand.self, InspectCommand.self, SystemCommand.self,
-                      ModelsCommand.self, SelectCommand.self, SentimentCommand.self, QualityCommand.self])
+                      ModelsCommand.self, SelectCommand.self, SentimentCommand.self, QualityCommand.self,
+                      ServeCommand.self])
 }
 
 /// Options every model-running command takes.

@@ -1,0 +1,91 @@
+// `smm serve`: the inference service (OpenAI and TEI routes, dynamic batching, metrics, drain).
+// Parses the options over the SMM_* environment and hands over to SMMServer.
+import ArgumentParser
+import Foundation
+import Logging
+import SMMServer
+import SmartModelManager
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve embeddings, classification and sentiment over HTTP (OpenAI- and TEI-compatible).",
+        discussion: """
+            Routes: POST /v1/embeddings, GET /v1/models[/{id}], POST /v1/sentiment, POST /v1/classify, \
+            POST /embed, POST /predict, POST /tokenize, GET /info, GET /health, GET /ready, GET /metrics. \
+            See Docs/SERVING.md.
+
+            Every option also reads an environment variable (the command line wins):
+            \(ServerOptions.environmentVariables.map { "  \($0.name.padding(toLength: 24, withPad: " ", startingAt: 0)) \($0.option): \($0.help)" }.joined(separator: "\n"))
+            """)
+
+    @Option(help: "Address to bind (default 127.0.0.1; 0.0.0.0 for every interface). Env: SMM_HOST.")
+    var host: String?
+    @Option(help: "Port (default 8080). Env: SMM_PORT.")
+    var port: Int?
+    @Option(name: [.short, .customLong("model")],
+            help: "A model to serve: an .smm file, a Hugging Face directory or a catalog id (repeatable). Without it the manager picks. Env: SMM_MODELS.")
+    var models: [String] = []
+    @Option(help: "The name to serve the matching -m under (repeatable; default: the file stem). Env: SMM_MODEL_NAMES.")
+    var name: [String] = []
+    @Option(help: "A file whose first line is the API key clients must send as 'Authorization: Bearer KEY'. Env: SMM_API_KEY_FILE, SMM_API_KEY.")
+    var apiKeyFile: String?
+    @Option(help: "Most padded tokens in one forward pass (default 16384). Env: SMM_MAX_BATCH_TOKENS.")
+    var maxBatchTokens: Int?
+    @Option(help: "Most requests in one forward pass (default 64). Env: SMM_MAX_BATCH_REQUESTS.")
+    var maxBatchRequests: Int?
+    @Option(help: "Longest wait for other requests before a batch starts, ms (default 2). Env: SMM_MAX_WAIT_MS.")
+    var maxWaitMs: Double?
+    @Option(help: "Texts queued per model before new requests get 429 (default 512). Env: SMM_MAX_QUEUE.")
+    var maxQueue: Int?
+    @Option(help: "Largest request body in bytes; larger gets 413 (default 4194304). Env: SMM_MAX_BODY_BYTES.")
+    var maxBodyBytes: Int?
+    @Option(help: "Longest drain after SIGTERM/SIGINT, seconds (default 30). Env: SMM_DRAIN_TIMEOUT_S.")
+    var drainTimeoutS: Double?
+    @Option(help: "Engine threads (default: the physical cores this process may use). Env: SMM_THREADS.")
+    var threads: Int?
+    @Option(help: "Folder of models the manager selects from (default: $SMM_MODELS_DIR, else Weights/models).")
+    var modelsDir: String?
+    @Option(help: "Quantize the weights at load: f16, bf16 or int8.")
+    var dtype: ModelDType?
+    @Option(help: "trace, debug, info, notice, warning, error (default info; trace logs request texts). Env: SMM_LOG_LEVEL.")
+    var logLevel: String?
+
+    func options(environment: [String: String]) throws -> ServerOptions {
+        var o = ServerOptions()
+        try o.apply(environment: environment)
+        if let host { o.host = host }
+        if let port { o.port = port }
+        if !models.isEmpty { o.models = models }
+        if !name.isEmpty { o.names = name }
+        if let apiKeyFile { o.apiKey = try ServerOptions.readKey(path: apiKeyFile) }
+        if let maxBatchTokens { o.maxBatchTokens = maxBatchTokens }
+        if let maxBatchRequests { o.maxBatchRequests = maxBatchRequests }
+        if let maxWaitMs { o.maxWaitMs = maxWaitMs }
+        if let maxQueue { o.maxQueue = maxQueue }
+        if let maxBodyBytes { o.maxBodyBytes = maxBodyBytes }
+        if let drainTimeoutS { o.drainTimeoutS = drainTimeoutS }
+        if let threads { o.threads = threads }
+        if let logLevel { o.logLevel = try ServerOptions.level(logLevel) }
+        try o.validate()
+        return o
+    }
+
+    func run() async throws {
+        let options: ServerOptions
+        do { options = try self.options(environment: ProcessInfo.processInfo.environment) } catch let e as ServerOptionsError {
+            throw CLIError(e.description)
+        }
+        try applyThreads(options.threads)
+        var configuration = try ManagerConfiguration.fromEnvironment()
+        if let modelsDir { configuration.modelsDirectory = URL(fileURLWithPath: modelsDir) }
+        let manager = try SmartModelManager(configuration: configuration)
+        var logger = Logger(label: "smm.serve")
+        logger.logLevel = options.logLevel
+        let server = InferenceServer(options: options, manager: manager, logger: logger)
+        logger.notice(Logger.Message(stringLiteral: "smm serve on http://\(options.host):\(options.port) (max batch \(options.maxBatchTokens) tokens / "
+                      + "\(options.maxBatchRequests) requests, wait \(options.maxWaitMs) ms, queue \(options.maxQueue)"
+                      + "\(options.apiKey == nil ? "" : ", API key required"))"))
+        try await server.run(dtype: dtype)
+    }
+}

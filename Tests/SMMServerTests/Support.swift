@@ -1,0 +1,136 @@
+// Shared set-up for the server tests: fixture and real models, servers built around them, and
+// small request helpers over HummingbirdTesting.
+import Foundation
+import HummingbirdTesting
+import Hummingbird
+import Logging
+import SMMModels
+import XCTest
+@testable import SMMServer
+@testable import SmartModelManager
+
+/// The repository root (for Weights/ and Tests/Fixtures/).
+let repositoryRoot: URL = {
+    var url = URL(fileURLWithPath: #filePath)
+    for _ in 0..<3 { url.deleteLastPathComponent() }
+    return url
+}()
+
+enum Models {
+    static let minilmDirectory = repositoryRoot.appendingPathComponent("Weights/models/all-MiniLM-L6-v2")
+    static let tinyBert = repositoryRoot.appendingPathComponent("Tests/Fixtures/models/tiny-bert")
+    static let tinyDistilBert = repositoryRoot.appendingPathComponent("Tests/Fixtures/models/tiny-distilbert")
+
+    static func encoder(_ url: URL) throws -> TextEncoder {
+        guard case .encoder(let e) = try EngineBackend.loadEngineModel(at: url) else {
+            throw ServerOptionsError("\(url.path) is not an encoder")
+        }
+        return e
+    }
+
+    static let minilmBox = LockedBox<TextEncoder?>(nil)
+    /// The real all-MiniLM-L6-v2, loaded once; skips (or fails with SMM_REQUIRE_REAL_MODELS=1) when absent.
+    static func minilm() throws -> TextEncoder {
+        let weights = minilmDirectory.appendingPathComponent("model.safetensors").path
+        guard FileManager.default.fileExists(atPath: weights) else {
+            if ProcessInfo.processInfo.environment["SMM_REQUIRE_REAL_MODELS"] == "1" {
+                XCTFail("SMM_REQUIRE_REAL_MODELS=1 but \(weights) is missing; run bash Tools/fetch_minilm.sh")
+            }
+            throw XCTSkip("the real all-MiniLM-L6-v2 is not at \(weights) (bash Tools/fetch_minilm.sh)")
+        }
+        if let e = minilmBox.value { return e }
+        let e = try encoder(minilmDirectory)
+        minilmBox.value = e
+        return e
+    }
+}
+
+func makeManager() throws -> SmartModelManager {
+    var c = ManagerConfiguration()
+    c.modelsDirectory = repositoryRoot.appendingPathComponent("Weights/models")
+    c.cacheDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("smm-serve-\(UUID().uuidString)")
+    c.logLevel = .error
+    return try SmartModelManager(configuration: c)
+}
+
+func quietLogger() -> Logger {
+    var l = Logger(label: "smm.serve.test")
+    l.logLevel = ProcessInfo.processInfo.environment["SMM_TEST_LOG"] == "1" ? .info : .critical
+    return l
+}
+
+/// A server with the given models registered and ready (no listener: use `app.test(.router)` or `.live`).
+func makeServer(_ options: ServerOptions = ServerOptions(), models: [(String, TextEncoder, Bool)],
+                paused: Set<String> = []) throws -> InferenceServer {
+    let server = InferenceServer(options: options, manager: try makeManager(), logger: quietLogger())
+    for (name, encoder, random) in models {
+        server.register(ServedModel(name: name, encoder: encoder, location: URL(fileURLWithPath: "/fixtures/\(name)"),
+                                    weightsAreRandom: random, limits: server.batcherLimits, observer: server.metrics,
+                                    startPaused: paused.contains(name)))
+    }
+    server.markReady()
+    return server
+}
+
+extension TestClientProtocol {
+    /// POSTs a JSON text.
+    func post(_ uri: String, _ json: String, headers: HTTPFields = [:]) async throws -> TestResponse {
+        var h = headers
+        h[.contentType] = "application/json"
+        return try await execute(uri: uri, method: .post, headers: h, body: ByteBuffer(string: json))
+    }
+    /// POSTs raw bytes.
+    func post(_ uri: String, bytes: [UInt8]) async throws -> TestResponse {
+        try await execute(uri: uri, method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(bytes: bytes))
+    }
+    func get(_ uri: String, headers: HTTPFields = [:]) async throws -> TestResponse {
+        try await execute(uri: uri, method: .get, headers: headers)
+    }
+}
+
+extension TestResponse {
+    /// The body as JSON.
+    var json: Any? { try? JSONSerialization.jsonObject(with: Data(body.readableBytesView), options: [.fragmentsAllowed]) }
+    var text: String { String(buffer: body) }
+    /// `error.param` of an OpenAI-shaped error.
+    var openAIParam: String? { ((json as? [String: Any])?["error"] as? [String: Any])?["param"] as? String }
+    /// `error_type` of a TEI-shaped error.
+    var teiType: String? { (json as? [String: Any])?["error_type"] as? String }
+}
+
+func floats(_ any: Any?) -> [Float] { ((any as? [Any]) ?? []).compactMap { ($0 as? NSNumber)?.floatValue } }
+
+func cosine(_ a: [Float], _ b: [Float]) -> Float {
+    var dot: Float = 0, na: Float = 0, nb: Float = 0
+    for i in 0..<min(a.count, b.count) {
+        dot += a[i] * b[i]
+        na += a[i] * a[i]
+        nb += b[i] * b[i]
+    }
+    return dot / max(1e-12, (na * nb).squareRoot())
+}
+
+/// JSON string literal of `s`.
+func quoted(_ s: String) -> String { JSONOut.string(s).text }
+
+/// Asserts a response's status (outside an autoclosure, so the request can be awaited).
+func expectStatus(_ r: TestResponse, _ status: HTTPResponse.Status, file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(r.status, status, r.text, file: file, line: line)
+}
+
+extension TestResponse {
+    /// A header by name.
+    func header(_ name: String) -> String? { headers.first { $0.name.rawName == name }?.value }
+}
+
+/// POSTs on a connection of its own (the live test client has one connection, which serializes
+/// requests); returns the status and the body.
+func livePost(_ port: Int?, _ uri: String, _ json: String) async throws -> (Int, Data) {
+    let p = try XCTUnwrap(port)
+    return try await TestClient.withClient(host: "127.0.0.1", port: p) { client in
+        let r = try await client.post(uri, headers: [.contentType: "application/json"], body: ByteBuffer(string: json))
+        return (Int(r.status.code), Data(r.body.map { Array($0.readableBytesView) } ?? []))
+    }
+}
+
+func jsonObject(_ data: Data) -> Any? { try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) }
