@@ -42,7 +42,7 @@ let package = Package(
         // `smm serve`: the HTTP service (OpenAI and TEI routes, batching, metrics, drain). Only the
         // `smm` executable depends on it; the SmartModelManager product does not include it.
         .target(name: "SMMServer",
-                dependencies: ["SmartModelManager", "SMMModels", "SMMTokenizers",
+                dependencies: ["SmartModelManager", "SMMModels", "SMMTokenizers", "SMMJSON",
                                .product(name: "Hummingbird", package: "hummingbird"),
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "SMMCommandTests", dependencies: ["smm", "SMMModels", "SmartModelManager"]),
         // The server's routes, errors, batcher, auth and drain, in-process (router and live modes).
         .testTarget(name: "SMMServerTests",
-                    dependencies: ["SMMServer", "SmartModelManager", "SMMModels",
+                    dependencies: ["SMMServer", "SmartModelManager", "SMMModels", "SMMJSON",
                                    .product(name: "HummingbirdTesting", package: "hummingbird"),
                                    .product(name: "Logging", package: "swift-log")]),
     ],

@@ -2,6 +2,7 @@
 // readiness and draining, and the helpers every route shares (body reading and decoding,
 // tokenizing with the model's limit, model lookup, JSON answers).
 import Foundation
+import SMMJSON
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -241,17 +242,8 @@ public final class InferenceServer: Sendable {
     /// The first served model with a sentiment head (labels that read as positive/negative), if any.
     func sentimentClassifier() -> ServedModel? {
         models.first { m in
-            m.isClassifier && Set(m.labels.map(Self.sentimentLabel)).isSuperset(of: ["positive", "negative"])
+            m.isClassifier && Set(m.labels.map(SmartModelManager.sentimentLabel)).isSuperset(of: ["positive", "negative"])
         }
-    }
-
-    /// `POSITIVE`/`LABEL_1`/`pos` → `positive`, `NEGATIVE`/`LABEL_0`/`neg` → `negative` (as the manager reads labels).
-    static func sentimentLabel(_ raw: String) -> String {
-        let l = raw.lowercased()
-        if l.hasPrefix("pos") || l == "label_1" { return "positive" }
-        if l.hasPrefix("neg") || l == "label_0" { return "negative" }
-        if l.hasPrefix("neu") { return "neutral" }
-        return l
     }
 
     /// Reads the body (413 over `--max-body-bytes`), checks UTF-8 and nesting depth (400), and decodes `T`
@@ -333,12 +325,12 @@ public final class InferenceServer: Sendable {
     }
 
     /// A JSON answer.
-    func json(_ value: JSONOut, status: HTTPResponse.Status = .ok, model: ServedModel? = nil) -> Response {
+    func json(_ value: JSONValue, status: HTTPResponse.Status = .ok, model: ServedModel? = nil) -> Response {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let model {
             headers[HTTPField.Name("x-smm-model")!] = model.name
             if model.weightsAreRandom { headers[HTTPField.Name("x-smm-weights-random")!] = "true" }
         }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: value.bytes)))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: value.serialized())))
     }
 }

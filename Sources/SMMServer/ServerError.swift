@@ -2,6 +2,7 @@
 // the engine can raise becomes a status code and a body, OpenAI-shaped on /v1/... routes
 // ({"error":{"message","type","param","code"}}) and TEI-shaped elsewhere ({"error","error_type"}).
 import Foundation
+import SMMJSON
 import HTTPTypes
 import Hummingbird
 import SMMModels
@@ -186,15 +187,15 @@ public struct ServerError: Error, Sendable, Equatable, CustomStringConvertible {
     public func response(openAI: Bool) -> Response {
         var status = self.status
         if openAI && status == .unprocessableContent { status = .badRequest }
-        let body: JSONOut
+        let body: JSONValue
         if openAI {
-            body = .object([("error", .object([("message", .string(message)), ("type", .string(type)),
-                                               ("param", param.map(JSONOut.string) ?? .null), ("code", .string(code))]))])
+            body = .record([("error", .record([("message", .string(message)), ("type", .string(type)),
+                                               ("param", param.map(JSONValue.string) ?? .null), ("code", .string(code))]))])
         } else {
-            body = .object([("error", .string(message)), ("error_type", .string(teiType))])
+            body = .record([("error", .string(message)), ("error_type", .string(teiType))])
         }
         var headers: HTTPFields = [.contentType: "application/json"]
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body.bytes)))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body.serialized())))
     }
 }

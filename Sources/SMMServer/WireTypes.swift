@@ -1,6 +1,7 @@
 // The wire types: what each route accepts (decoded with Codable; `ServerError.from` turns a
 // DecodingError into a 400 naming the field) and the one JSON writer the answers are built with.
 import Foundation
+import SMMJSON
 
 // MARK: - Inputs
 
@@ -204,106 +205,6 @@ public struct TokenizeRequest: Decodable, Sendable {
 
 // MARK: - Output
 
-/// A JSON value to write: the answers are built from these (no reflection, floats written in their
-/// shortest round-trip form).
-public indirect enum JSONOut: Sendable {
-    /// `{...}` in the order given.
-    case object([(String, JSONOut)])
-    /// `[...]`.
-    case array([JSONOut])
-    /// A string (escaped).
-    case string(String)
-    /// An integer.
-    case int(Int)
-    /// A number (non-finite values are written as null).
-    case float(Float)
-    /// A list of numbers, written without building a value per element.
-    case floats([Float])
-    /// A list of strings.
-    case strings([String])
-    /// true/false.
-    case bool(Bool)
-    /// null.
-    case null
-
-    /// The UTF-8 text.
-    public var bytes: [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(256)
-        write(into: &out)
-        return out
-    }
-
-    /// The text.
-    public var text: String { String(decoding: bytes, as: UTF8.self) }
-
-    /// Appends the UTF-8 text to `out`.
-    public func write(into out: inout [UInt8]) {
-        switch self {
-        case .object(let members):
-            out.append(UInt8(ascii: "{"))
-            for (i, (key, value)) in members.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                Self.writeString(key, into: &out)
-                out.append(UInt8(ascii: ":"))
-                value.write(into: &out)
-            }
-            out.append(UInt8(ascii: "}"))
-        case .array(let items):
-            out.append(UInt8(ascii: "["))
-            for (i, item) in items.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                item.write(into: &out)
-            }
-            out.append(UInt8(ascii: "]"))
-        case .string(let s): Self.writeString(s, into: &out)
-        case .int(let v): out.append(contentsOf: String(v).utf8)
-        case .float(let v): Self.writeFloat(v, into: &out)
-        case .floats(let values):
-            out.append(UInt8(ascii: "["))
-            for (i, v) in values.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                Self.writeFloat(v, into: &out)
-            }
-            out.append(UInt8(ascii: "]"))
-        case .strings(let values):
-            out.append(UInt8(ascii: "["))
-            for (i, v) in values.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                Self.writeString(v, into: &out)
-            }
-            out.append(UInt8(ascii: "]"))
-        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
-        case .null: out.append(contentsOf: "null".utf8)
-        }
-    }
-
-    static func writeFloat(_ v: Float, into out: inout [UInt8]) {
-        guard v.isFinite else {
-            out.append(contentsOf: "null".utf8)
-            return
-        }
-        out.append(contentsOf: v.description.utf8)
-    }
-
-    static func writeString(_ s: String, into out: inout [UInt8]) {
-        let hex = Array("0123456789abcdef".utf8)
-        out.append(UInt8(ascii: "\""))
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "\""): out.append(contentsOf: [0x5C, 0x22])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [0x5C, 0x5C])
-            case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
-            case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
-            case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
-            case 0..<0x20:
-                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0xF)]])
-            default: out.append(b)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
-    }
-}
 
 /// OpenAI's base64 embedding: the little-endian f32 bytes of the vector, base64-encoded.
 public enum Base64Floats {

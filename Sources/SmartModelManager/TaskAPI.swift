@@ -204,8 +204,9 @@ extension SmartModelManager {
         }
     }
 
-    /// `POSITIVE`/`LABEL_1`/`pos` → `positive`, `NEGATIVE`/`LABEL_0`/`neg` → `negative`; others lower-cased.
-    static func sentimentLabel(_ raw: String) -> String {
+    /// A classifier's label read as a sentiment: `POSITIVE`/`LABEL_1`/`pos` → `positive`,
+    /// `NEGATIVE`/`LABEL_0`/`neg` → `negative`, `neu…` → `neutral`; others lower-cased.
+    public static func sentimentLabel(_ raw: String) -> String {
         let l = raw.lowercased()
         if l.hasPrefix("pos") || l == "label_1" { return "positive" }
         if l.hasPrefix("neg") || l == "label_0" { return "negative" }

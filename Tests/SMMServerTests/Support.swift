@@ -1,6 +1,7 @@
 // Shared set-up for the server tests: fixture and real models, servers built around them, and
 // small request helpers over HummingbirdTesting.
 import Foundation
+import SMMJSON
 import HummingbirdTesting
 import Hummingbird
 import Logging
@@ -111,7 +112,7 @@ func cosine(_ a: [Float], _ b: [Float]) -> Float {
 }
 
 /// JSON string literal of `s`.
-func quoted(_ s: String) -> String { JSONOut.string(s).text }
+func quoted(_ s: String) -> String { JSONValue.quoted(s) }
 
 /// Asserts a response's status (outside an autoclosure, so the request can be awaited).
 func expectStatus(_ r: TestResponse, _ status: HTTPResponse.Status, file: StaticString = #filePath, line: UInt = #line) {

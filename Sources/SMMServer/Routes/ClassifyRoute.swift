@@ -1,3 +1,4 @@
+import SMMJSON
 // POST /v1/classify: any served classification model, with every label's score and whether the
 // text was cut; says when the model's weights are random.
 import Hummingbird
@@ -21,15 +22,15 @@ struct ClassifyRoute {
                                                 single: body.inputs.single)
         let outcome = try await model.batcher.submit(inputs, kind: .classify)
         context.stats.record(model: model.name, texts: texts, outcome: outcome)
-        let data: [JSONOut] = outcome.vectors.enumerated().map { i, logits in
+        let data: [JSONValue] = outcome.vectors.enumerated().map { i, logits in
             let scores = body.rawScores == true ? logits : ElementWise.softmax(logits)
             let ranked = Self.ranked(scores, labels: model.labels)
-            return .object([("index", .int(i)), ("label", .string(ranked.first?.label ?? "")),
+            return .record([("index", .int(i)), ("label", .string(ranked.first?.label ?? "")),
                             ("score", .float(ranked.first?.score ?? 0)),
-                            ("scores", .array(ranked.map { .object([("label", .string($0.label)), ("score", .float($0.score))]) })),
+                            ("scores", .array(ranked.map { .record([("label", .string($0.label)), ("score", .float($0.score))]) })),
                             ("truncated", .bool(cut[i]))])
         }
-        return server.json(.object([("object", .string("list")), ("model", .string(model.name)),
+        return server.json(.record([("object", .string("list")), ("model", .string(model.name)),
                                     ("method", .string("classifier")), ("weights_are_random", .bool(model.weightsAreRandom)),
                                     ("data", .array(data))]), model: model)
     }

@@ -1,3 +1,4 @@
+import SMMJSON
 // POST /v1/embeddings: OpenAI's embeddings API (strings or token ids in; float or base64 out).
 import Hummingbird
 
@@ -42,13 +43,13 @@ struct EmbeddingsRoute {
         guard !inputs.isEmpty else { throw ServerError.empty("input", "input must not be an empty list") }
         let outcome = try await model.batcher.submit(inputs, kind: .embed(normalize: true))
         context.stats.record(model: model.name, texts: texts.isEmpty ? inputs.map { _ in "" } : texts, outcome: outcome)
-        let data: [JSONOut] = outcome.vectors.enumerated().map { i, v in
-            .object([("object", .string("embedding")), ("index", .int(i)),
+        let data: [JSONValue] = outcome.vectors.enumerated().map { i, v in
+            .record([("object", .string("embedding")), ("index", .int(i)),
                      ("embedding", base64 ? .string(Base64Floats.encode(v)) : .floats(v))])
         }
-        return server.json(.object([
+        return server.json(.record([
             ("object", .string("list")), ("data", .array(data)), ("model", .string(model.name)),
-            ("usage", .object([("prompt_tokens", .int(outcome.tokens)), ("total_tokens", .int(outcome.tokens))])),
+            ("usage", .record([("prompt_tokens", .int(outcome.tokens)), ("total_tokens", .int(outcome.tokens))])),
         ]), model: model)
     }
 }

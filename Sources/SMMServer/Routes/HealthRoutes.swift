@@ -1,3 +1,4 @@
+import SMMJSON
 // GET /health (liveness), GET /ready (readiness: 503 while loading or draining), GET /metrics.
 import HTTPTypes
 import Hummingbird
@@ -7,13 +8,13 @@ struct HealthRoutes {
     let server: InferenceServer
 
     func health(_ request: Request, context: ServerRequestContext) async throws -> Response {
-        server.json(.object([("status", .string("ok"))]))
+        server.json(.record([("status", .string("ok"))]))
     }
 
     func ready(_ request: Request, context: ServerRequestContext) async throws -> Response {
         let phase = server.phase
         let status: HTTPResponse.Status = phase == .ready ? .ok : .serviceUnavailable
-        return server.json(.object([("status", .string(phase.rawValue)), ("models", .strings(server.models.map(\.name)))]),
+        return server.json(.record([("status", .string(phase.rawValue)), ("models", .strings(server.models.map(\.name)))]),
                            status: status)
     }
 

@@ -1,15 +1,16 @@
+import SMMJSON
 // GET /v1/models and GET /v1/models/{id}: OpenAI's model list.
 import Hummingbird
 
 struct ModelsRoute {
     let server: InferenceServer
 
-    static func entry(_ m: ServedModel) -> JSONOut {
-        .object([("id", .string(m.name)), ("object", .string("model")), ("created", .int(0)), ("owned_by", .string("smm"))])
+    static func entry(_ m: ServedModel) -> JSONValue {
+        .record([("id", .string(m.name)), ("object", .string("model")), ("created", .int(0)), ("owned_by", .string("smm"))])
     }
 
     func list(_ request: Request, context: ServerRequestContext) async throws -> Response {
-        server.json(.object([("object", .string("list")), ("data", .array(server.models.map(Self.entry)))]))
+        server.json(.record([("object", .string("list")), ("data", .array(server.models.map(Self.entry)))]))
     }
 
     func one(_ request: Request, context: ServerRequestContext) async throws -> Response {

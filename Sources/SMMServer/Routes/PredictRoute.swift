@@ -1,3 +1,4 @@
+import SMMJSON
 // POST /predict: text-embeddings-inference's classification route ([{"label","score"}] per input,
 // sorted by score; softmax probabilities, or logits with raw_scores).
 import Hummingbird
@@ -14,10 +15,10 @@ struct PredictRoute {
                                               single: body.inputs.single)
         let outcome = try await model.batcher.submit(inputs, kind: .classify)
         context.stats.record(model: model.name, texts: texts, outcome: outcome)
-        let lists: [JSONOut] = outcome.vectors.map { logits in
+        let lists: [JSONValue] = outcome.vectors.map { logits in
             let scores = body.rawScores == true ? logits : ElementWise.softmax(logits)
             return .array(ClassifyRoute.ranked(scores, labels: model.labels).map {
-                .object([("score", .float($0.score)), ("label", .string($0.label))])
+                .record([("score", .float($0.score)), ("label", .string($0.label))])
             })
         }
         return server.json(body.inputs.single ? (lists.first ?? .array([])) : .array(lists), model: model)

@@ -1,3 +1,4 @@
+import SMMJSON
 // POST /v1/sentiment: as `smm sentiment --json` answers: label, score, the model and the method;
 // a served sentiment classifier when there is one, else zero-shot similarity of the default
 // embedder to the market-sentiment label descriptions (with the reasons for that fallback).
@@ -26,7 +27,7 @@ struct SentimentRoute {
             let outcome = try await model.batcher.submit(inputs, kind: .classify)
             context.stats.record(model: model.name, texts: texts, outcome: outcome)
             scored = outcome.vectors.map { logits in
-                ClassifyRoute.ranked(ElementWise.softmax(logits), labels: model.labels.map(InferenceServer.sentimentLabel))
+                ClassifyRoute.ranked(ElementWise.softmax(logits), labels: model.labels.map(SmartModelManager.sentimentLabel))
             }
             method = InferenceMethod.classifier.rawValue
         } else {
@@ -40,17 +41,17 @@ struct SentimentRoute {
             reasons = ["no sentiment classifier is served: zero-shot similarity of \(model.name) embeddings to the "
                        + "\(labels.name) label descriptions"] + model.reasons
         }
-        let data: [JSONOut] = scored.enumerated().map { i, ranked in
-            .object([("index", .int(i)), ("text", .string(texts[i])), ("label", .string(ranked.first?.label ?? "unknown")),
+        let data: [JSONValue] = scored.enumerated().map { i, ranked in
+            .record([("index", .int(i)), ("text", .string(texts[i])), ("label", .string(ranked.first?.label ?? "unknown")),
                      ("score", .float(ranked.first?.score ?? 0)),
-                     ("scores", .array(ranked.map { .object([("label", .string($0.label)), ("score", .float($0.score))]) })),
+                     ("scores", .array(ranked.map { .record([("label", .string($0.label)), ("score", .float($0.score))]) })),
                      ("model", .string(model.name)), ("method", .string(method)), ("truncated", .bool(cut[i])),
                      ("weights_are_random", .bool(model.weightsAreRandom))])
         }
-        var fields: [(String, JSONOut)] = [("object", .string("list")), ("model", .string(model.name)),
+        var fields: [(String, JSONValue)] = [("object", .string("list")), ("model", .string(model.name)),
                                            ("method", .string(method)), ("weights_are_random", .bool(model.weightsAreRandom))]
         if !reasons.isEmpty { fields.append(("reasons", .strings(reasons))) }
         fields.append(("data", .array(data)))
-        return server.json(.object(fields), model: model)
+        return server.json(.record(fields), model: model)
     }
 }

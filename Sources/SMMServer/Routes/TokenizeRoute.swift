@@ -1,3 +1,4 @@
+import SMMJSON
 // POST /tokenize: text-embeddings-inference's tokenize route: per input, the tokens with their id,
 // text, whether special, and byte offsets (start, stop) into the input.
 import Hummingbird
@@ -13,7 +14,7 @@ struct TokenizeRoute {
         guard !texts.isEmpty else { throw ServerError.empty("inputs", "inputs must not be an empty list") }
         let tokenizer = model.encoder.tokenizer
         var total = 0
-        let lists: [JSONOut] = texts.map { text in
+        let lists: [JSONValue] = texts.map { text in
             let utf8 = Array(text.utf8)
             let (tokens, _) = tokenizer.encodeWithOffsets(text, addSpecialTokens: body.addSpecialTokens ?? true,
                                                           maxLength: Int.max)
@@ -21,7 +22,7 @@ struct TokenizeRoute {
             return .array(tokens.map { t in
                 let piece = t.special ? (tokenizer.token(forID: t.id) ?? "")
                     : String(decoding: utf8[min(t.start, utf8.count)..<min(max(t.start, t.stop), utf8.count)], as: UTF8.self)
-                return .object([("id", .int(t.id)), ("text", .string(piece)), ("special", .bool(t.special)),
+                return .record([("id", .int(t.id)), ("text", .string(piece)), ("special", .bool(t.special)),
                                 ("start", .int(t.start)), ("stop", .int(t.stop))])
             })
         }
