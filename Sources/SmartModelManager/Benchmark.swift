@@ -57,6 +57,9 @@ public struct BenchmarkResult: Sendable, Codable, Equatable {
     var storeKey: String { BenchmarkStore.key(machineID: machineID, key: key, checksum: checksum) }
 }
 
+/// A latency in ms as the manager prints it: whole ms from 100 up, else two decimals.
+func formatMs(_ x: Double) -> String { x >= 100 ? String(format: "%.0f", x) : String(format: "%.2f", x) }
+
 /// Summary statistics of a list of durations.
 public struct LatencySummary: Sendable, Codable, Equatable {
     /// Number of samples.

@@ -40,8 +40,8 @@ extension SmartModelManager {
             if let error = benchmarkStore?.record(result) {
                 logger.debug("could not save the benchmark: \(error)")
             }
-            logger.debug(.init(stringLiteral: "benchmark \(key): load \(fmt(result.loadMs)) ms, warm-up \(fmt(result.warmupMs)) ms, median "
-                + "\(fmt(result.medianMs)) p90 \(fmt(result.p90Ms)) mean \(fmt(result.meanMs)) ms over \(result.runs) runs, "
+            logger.debug(.init(stringLiteral: "benchmark \(key): load \(formatMs(result.loadMs)) ms, warm-up \(formatMs(result.warmupMs)) ms, median "
+                + "\(formatMs(result.medianMs)) p90 \(formatMs(result.p90Ms)) mean \(formatMs(result.meanMs)) ms over \(result.runs) runs, "
                 + "memory +\(ByteFormat.string(result.memoryDeltaBytes)), accuracy "
                 + "\(result.accuracy.map { String(format: "%.3f", $0) } ?? "n/a") → \(result.recommendation.rawValue)"))
             hub.emit(.benchmarkComplete(result))
@@ -51,13 +51,13 @@ extension SmartModelManager {
     }
 
     func benchmark(_ entry: CatalogEntry, key: ModelKey, runs: Int, machineID: String) async throws -> BenchmarkResult {
-        let wasLoaded = book.contains(key)
+        let wasLoaded = cache.contains(key)
         let before = ResidentMemory.bytes()
         let loadStart = ContinuousClock.now
         let model = try await acquire(key)
         var loadMs = ms(since: loadStart)
         var delta = max(0, ResidentMemory.bytes() - before)
-        if wasLoaded, let cached = book.statistics.models.first(where: { $0.key == key }) {
+        if wasLoaded, let cached = cache.cached(key) {
             loadMs = cached.loadMs
             delta = cached.measuredBytes
         }
@@ -100,10 +100,10 @@ extension SmartModelManager {
             notes.append("memory \(ByteFormat.string(memory)) over the per-model limit \(ByteFormat.string(limit))")
         } else if summary.p50Ms > threshold {
             recommendation = .tooSlow
-            notes.append("median \(fmt(summary.p50Ms)) ms over MAX_INFERENCE_TIME \(fmt(threshold)) ms")
+            notes.append("median \(formatMs(summary.p50Ms)) ms over MAX_INFERENCE_TIME \(formatMs(threshold)) ms")
         } else if summary.p50Ms <= threshold / 2 && (accuracy ?? 1) >= thresholds.minAccuracy {
             recommendation = .optimal
-            notes.append("median \(fmt(summary.p50Ms)) ms is at most half of \(fmt(threshold)) ms")
+            notes.append("median \(formatMs(summary.p50Ms)) ms is at most half of \(formatMs(threshold)) ms")
         } else {
             recommendation = .acceptable
         }

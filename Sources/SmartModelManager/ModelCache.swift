@@ -1,165 +1,246 @@
-// The memory-budgeted model cache's bookkeeping: what is loaded, how many requests hold each
-// model (leases), what is being loaded (reservations), and which idle model goes first (least
-// recently used). The manager actor drives it; this type has no concurrency of its own.
+// The memory-budgeted model cache: leases on loaded models, one load per model at a time, the
+// budget (evict idle models least recently used first, wait for models in use, refuse a model
+// that alone is over it), unloading when idle, and data derived from a loaded model (zero-shot
+// label prototypes) that goes when the model goes. The manager decides *what* to load and checks
+// its per-model limits; this type decides *whether it fits* and does the loading.
 import Foundation
+import Logging
+import Synchronization
 
-/// One model in the cache, as reported by `cacheStatistics()`.
-public struct CachedModel: Sendable, Codable, Equatable {
-    /// The model.
-    public var key: ModelKey
-    /// Bytes charged against the budget (catalog weights + activations for its dtype).
-    public var bytes: Int
-    /// Resident memory growth measured while loading, bytes (0 when not measurable).
-    public var measuredBytes: Int
-    /// Requests using it now.
-    public var leases: Int
-    /// Requests served since it was loaded.
-    public var uses: Int
-    /// How long it took to load, ms.
-    public var loadMs: Double
-}
-
-/// Cache statistics.
-public struct CacheStatistics: Sendable, Codable, Equatable {
-    /// Requests that found their model loaded.
-    public var hits: Int
-    /// Requests that had to load it.
-    public var misses: Int
-    /// Models dropped.
-    public var evictions: Int
-    /// Loads that failed.
-    public var failedLoads: Int
-    /// Bytes held by loaded models.
-    public var bytesHeld: Int
-    /// Bytes reserved by loads in progress.
-    public var bytesReserved: Int
-    /// Most bytes held + reserved at once.
-    public var peakBytes: Int
-    /// The budget (`MAX_MODEL_CACHE_SIZE`), bytes.
-    public var budgetBytes: Int
-    /// Requests per model since start (survives eviction).
-    public var useCounts: [String: Int]
-    /// Load times per model, ms (most recent load).
-    public var loadTimesMs: [String: Double]
-    /// Loaded models, most recently used first.
-    public var models: [CachedModel]
-}
-
-/// The cache's books.
-struct CacheBook {
-    struct Slot {
-        var model: any LoadedInferenceModel
-        var bytes: Int
-        var measuredBytes: Int
-        var leases = 0
-        var lastUse: UInt64 = 0
-        var uses = 0
-        var loadMs: Double
-        var evictWhenIdle = false
+/// The model cache. Thread-safe: its books sit behind one lock that is never held across a suspension.
+final class ModelCache: Sendable {
+    private struct State {
+        var book: CacheBook
+        var loading: [ModelKey: Task<any LoadedInferenceModel, any Error>] = [:]
+        var waiters: [CheckedContinuation<Void, Never>] = []
+        /// Bumped whenever room may have appeared, so a request that found the cache full and is about
+        /// to wait can tell it missed a wake-up.
+        var generation: UInt64 = 0
+        var failedLoads: [ModelKey: String] = [:]
+        var derived: [ModelKey: [String: [[[Float]]]]] = [:]
     }
 
-    var budget: Int
-    private(set) var slots: [ModelKey: Slot] = [:]
-    private(set) var reservations: [ModelKey: Int] = [:]
-    private var clock: UInt64 = 0
-    var hits = 0, misses = 0, evictions = 0, failedLoads = 0
-    private(set) var peak = 0
-    var useCounts: [ModelKey: Int] = [:]
-    var loadTimes: [ModelKey: Double] = [:]
+    private let state: Mutex<State>
+    private let unloadWhenIdle: Bool
+    private let hub: EventHub
+    private let logger: Logger
 
-    init(budget: Int) { self.budget = budget }
-
-    var held: Int { slots.values.reduce(0) { $0 + $1.bytes } }
-    var reserved: Int { reservations.values.reduce(0, +) }
-    var committed: Int { held + reserved }
-
-    func contains(_ key: ModelKey) -> Bool { slots[key] != nil }
-    func leases(_ key: ModelKey) -> Int { slots[key]?.leases ?? 0 }
-
-    /// Takes a lease on a loaded model.
-    mutating func lease(_ key: ModelKey) -> (any LoadedInferenceModel)? {
-        guard var slot = slots[key] else { return nil }
-        clock += 1
-        slot.leases += 1
-        slot.lastUse = clock
-        slot.uses += 1
-        slots[key] = slot
-        useCounts[key, default: 0] += 1
-        return slot.model
+    /// A cache of `budget` bytes. `unloadWhenIdle` (MODEL_CACHE_ENABLED=false) drops each model as its last request ends.
+    init(budget: Int, unloadWhenIdle: Bool, hub: EventHub, logger: Logger) {
+        state = Mutex(State(book: CacheBook(budget: budget)))
+        self.unloadWhenIdle = unloadWhenIdle
+        self.hub = hub
+        self.logger = logger
     }
 
-    /// Returns a lease. True when the model is now idle.
-    mutating func release(_ key: ModelKey) -> Bool {
-        guard var slot = slots[key] else { return false }
-        slot.leases = max(0, slot.leases - 1)
-        slots[key] = slot
-        return slot.leases == 0
+    // MARK: - Reading the books
+
+    /// The budget, bytes.
+    var budget: Int {
+        get { state.withLock { $0.book.budget } }
+        set { state.withLock { $0.book.budget = newValue } }
     }
 
-    func fits(_ bytes: Int) -> Bool { committed + bytes <= budget }
+    var statistics: CacheStatistics { state.withLock { $0.book.statistics } }
+    func contains(_ key: ModelKey) -> Bool { state.withLock { $0.book.contains(key) } }
+    func cached(_ key: ModelKey) -> CachedModel? { statistics.models.first { $0.key == key } }
 
-    /// The idle models to evict, least recently used first, so that `bytes` more fit; nil when even
-    /// evicting every idle model would not make room (models in use are never evicted).
-    func victims(toFit bytes: Int, protecting: Set<ModelKey> = []) -> [ModelKey]? {
-        if fits(bytes) { return [] }
-        let idle = slots.filter { $0.value.leases == 0 && !protecting.contains($0.key) }
-            .sorted { $0.value.lastUse < $1.value.lastUse }
-        var freed = 0
-        var chosen: [ModelKey] = []
-        for (key, slot) in idle {
-            chosen.append(key)
-            freed += slot.bytes
-            if committed - freed + bytes <= budget { return chosen }
+    /// Why each model that failed to load failed (the selector skips them).
+    var failedLoads: [ModelKey: String] { state.withLock { $0.failedLoads } }
+
+    // MARK: - Leases
+
+    /// A lease on `key` if it is loaded (a hit), else nil.
+    func lease(_ key: ModelKey) -> (any LoadedInferenceModel)? {
+        state.withLock { s in
+            guard let model = s.book.lease(key) else { return nil }
+            s.book.hits += 1
+            return model
         }
-        return nil
     }
 
-    /// Removes an idle model. Returns its bytes, or nil if it is absent or in use.
+    /// A lease on `key`, loading it with `load` if needed (`bytes` is what it is charged). Never
+    /// exceeds the budget: evicts idle models, least recently used first; waits while the room is
+    /// held by models in use; throws `exceedsBudget` (naming `budgetName`) when the model alone is
+    /// over the budget and `loadFailed` when the load throws. Requests for a model being loaded
+    /// wait for that one load.
+    func acquire(_ key: ModelKey, bytes: Int, budgetName: String,
+                 load: @escaping @Sendable () async throws -> any LoadedInferenceModel) async throws -> any LoadedInferenceModel {
+        enum Step {
+            case leased(any LoadedInferenceModel)
+            case join(Task<any LoadedInferenceModel, any Error>)
+            case wait(generation: UInt64, committed: Int, budget: Int)
+            case load(Task<any LoadedInferenceModel, any Error>)
+            case tooBig(budget: Int)
+        }
+        while true {
+            let step: Step = state.withLock { s in
+                if let model = s.book.lease(key) {
+                    s.book.hits += 1
+                    return .leased(model)
+                }
+                if let pending = s.loading[key] { return .join(pending) }
+                if bytes > s.book.budget { return .tooBig(budget: s.book.budget) }
+                if !s.book.fits(bytes) {
+                    guard let victims = s.book.victims(toFit: bytes) else {
+                        return .wait(generation: s.generation, committed: s.book.committed, budget: s.book.budget)
+                    }
+                    for victim in victims { evictLocked(&s, victim, reason: "least recently used; making room for \(key)") }
+                }
+                s.book.reserve(key, bytes: bytes)
+                s.book.misses += 1
+                let task = Task.detached { [self] () async throws -> any LoadedInferenceModel in
+                    let start = ContinuousClock.now
+                    let before = ResidentMemory.bytes()
+                    do {
+                        let model = try await load()
+                        let measured = max(model.memoryBytes, max(0, ResidentMemory.bytes() - before))
+                        return self.loadSucceeded(key, model: model, bytes: bytes, measured: measured,
+                                                  loadMs: Self.ms(since: start))
+                    } catch {
+                        throw self.loadFailed(key, error: error)
+                    }
+                }
+                s.loading[key] = task
+                return .load(task)
+            }
+            switch step {
+            case .leased(let model):
+                return model
+            case .join(let pending):
+                do { _ = try await pending.value } catch {
+                    throw ManagerError.loadFailed(model: key.id, reason: failedLoads[key] ?? "\(error)")
+                }
+            case .tooBig(let budget):
+                throw ManagerError.exceedsBudget(model: key.description, bytes: bytes, budget: budget, variable: budgetName)
+            case let .wait(generation, committed, budget):
+                logger.debug(.init(stringLiteral: "cache full (\(ByteFormat.string(committed)) of \(ByteFormat.string(budget))), "
+                    + "\(key) waits for a model in use to become idle"))
+                await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+                    let missed = state.withLock { s in
+                        if s.generation != generation { return true }
+                        s.waiters.append(waiter)
+                        return false
+                    }
+                    if missed { waiter.resume() }
+                }
+            case .load(let task):
+                // The model comes back holding one lease: this request's.
+                return try await task.value
+            }
+        }
+    }
+
+    /// Returns a lease; the model goes when idle if the cache unloads idle models or it was cleared while in use.
+    func release(_ key: ModelKey) {
+        let waiters = state.withLock { s in
+            if s.book.release(key), unloadWhenIdle || s.book.shouldEvictWhenIdle(key) {
+                evictLocked(&s, key, reason: unloadWhenIdle ? "MODEL_CACHE_ENABLED=false: unloaded when idle" : "cleared")
+            }
+            return takeWaiters(&s)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    // MARK: - Eviction
+
+    /// Unloads every idle model; models in use are marked to go when their requests finish. Returns how many went now.
+    func clear() -> Int {
+        let (count, waiters) = state.withLock { s in
+            var count = 0
+            for key in s.book.statistics.models.map(\.key) {
+                if s.book.leases(key) == 0 {
+                    evictLocked(&s, key, reason: "cache cleared")
+                    count += 1
+                } else {
+                    s.book.markForEviction(key)
+                }
+            }
+            return (count, takeWaiters(&s))
+        }
+        for waiter in waiters { waiter.resume() }
+        return count
+    }
+
+    /// Unloads the idle models `shouldGo` picks, least recently used first. Returns them with their bytes.
+    func evictIdle(reason: String, where shouldGo: (ModelKey) -> Bool) -> [(key: ModelKey, bytes: Int)] {
+        let (gone, waiters) = state.withLock { s in
+            var gone: [(key: ModelKey, bytes: Int)] = []
+            for key in s.book.idleKeys where shouldGo(key) {
+                if let bytes = evictLocked(&s, key, reason: reason) { gone.append((key, bytes)) }
+            }
+            return (gone, takeWaiters(&s))
+        }
+        for waiter in waiters { waiter.resume() }
+        return gone
+    }
+
+    // MARK: - Data derived from a loaded model
+
+    /// What was stored for `key` under `name` while it stayed loaded.
+    func derived(_ key: ModelKey, _ name: String) -> [[[Float]]]? { state.withLock { $0.derived[key]?[name] } }
+
+    /// Keeps `value` with `key` until it is evicted (nothing is kept for a model that is not loaded).
+    func storeDerived(_ key: ModelKey, _ name: String, _ value: [[[Float]]]) {
+        state.withLock { s in
+            if s.book.contains(key) { s.derived[key, default: [:]][name] = value }
+        }
+    }
+
+    // MARK: - Internals
+
+    private func loadSucceeded(_ key: ModelKey, model: any LoadedInferenceModel, bytes: Int, measured: Int,
+                               loadMs: Double) -> any LoadedInferenceModel {
+        let (held, budget, waiters) = state.withLock { s in
+            s.loading[key] = nil
+            s.book.unreserve(key)
+            s.book.insert(key, model: model, bytes: bytes, measuredBytes: measured, loadMs: loadMs)
+            return (s.book.held, s.book.budget, takeWaiters(&s))
+        }
+        logger.debug(.init(stringLiteral: "loaded \(key) in \(String(format: "%.1f", loadMs)) ms; charged \(ByteFormat.string(bytes)), "
+            + "measured \(ByteFormat.string(measured)); cache \(ByteFormat.string(held)) of \(ByteFormat.string(budget))"))
+        hub.emit(.modelLoaded(model: key, loadMs: loadMs))
+        for waiter in waiters { waiter.resume() }
+        return model
+    }
+
+    private func loadFailed(_ key: ModelKey, error: any Error) -> ManagerError {
+        let reason: String
+        if case ManagerError.loadFailed(_, let r) = error { reason = r } else { reason = "\(error)" }
+        let waiters = state.withLock { s in
+            s.loading[key] = nil
+            s.book.unreserve(key)
+            s.book.failedLoads += 1
+            s.failedLoads[key] = reason
+            return takeWaiters(&s)
+        }
+        logger.warning("could not load \(key): \(reason)")
+        hub.emit(.modelLoadFailed(model: key, reason: reason))
+        for waiter in waiters { waiter.resume() }
+        return ManagerError.loadFailed(model: key.id, reason: reason)
+    }
+
+    /// Evicts under the lock (the event is emitted there too: the hub only yields to streams).
     @discardableResult
-    mutating func evict(_ key: ModelKey) -> Int? {
-        guard let slot = slots[key], slot.leases == 0 else { return nil }
-        slots[key] = nil
-        evictions += 1
-        return slot.bytes
+    private func evictLocked(_ s: inout State, _ key: ModelKey, reason: String) -> Int? {
+        guard let bytes = s.book.evict(key) else { return nil }
+        s.derived[key] = nil
+        s.generation &+= 1
+        logger.debug("evicted \(key) (\(ByteFormat.string(bytes))): \(reason)")
+        hub.emit(.modelEvicted(model: key, reason: reason))
+        return bytes
     }
 
-    /// Marks an in-use model to go when its last lease returns.
-    mutating func markForEviction(_ key: ModelKey) { slots[key]?.evictWhenIdle = true }
-
-    func shouldEvictWhenIdle(_ key: ModelKey) -> Bool { slots[key]?.evictWhenIdle ?? false }
-
-    mutating func reserve(_ key: ModelKey, bytes: Int) {
-        reservations[key] = bytes
-        peak = max(peak, committed)
+    /// Takes every waiter (to be resumed after the lock is released) and marks that room may have appeared.
+    private func takeWaiters(_ s: inout State) -> [CheckedContinuation<Void, Never>] {
+        s.generation &+= 1
+        let waiters = s.waiters
+        s.waiters.removeAll()
+        return waiters
     }
 
-    mutating func unreserve(_ key: ModelKey) { reservations[key] = nil }
-
-    /// Adds a loaded model holding one lease (the loader's).
-    mutating func insert(_ key: ModelKey, model: any LoadedInferenceModel, bytes: Int, measuredBytes: Int, loadMs: Double) {
-        clock += 1
-        slots[key] = Slot(model: model, bytes: bytes, measuredBytes: measuredBytes, leases: 1, lastUse: clock, uses: 1,
-                          loadMs: loadMs)
-        useCounts[key, default: 0] += 1
-        loadTimes[key] = loadMs
-        peak = max(peak, committed)
-    }
-
-    /// Idle models, least recently used first.
-    var idleKeys: [ModelKey] {
-        slots.filter { $0.value.leases == 0 }.sorted { $0.value.lastUse < $1.value.lastUse }.map(\.key)
-    }
-
-    var statistics: CacheStatistics {
-        let models = slots.sorted { $0.value.lastUse > $1.value.lastUse }.map { key, slot in
-            CachedModel(key: key, bytes: slot.bytes, measuredBytes: slot.measuredBytes, leases: slot.leases,
-                        uses: slot.uses, loadMs: slot.loadMs)
-        }
-        return CacheStatistics(
-            hits: hits, misses: misses, evictions: evictions, failedLoads: failedLoads, bytesHeld: held,
-            bytesReserved: reserved, peakBytes: peak, budgetBytes: budget,
-            useCounts: Dictionary(useCounts.map { ($0.key.description, $0.value) }, uniquingKeysWith: +),
-            loadTimesMs: Dictionary(loadTimes.map { ($0.key.description, $0.value) }, uniquingKeysWith: { $1 }),
-            models: models)
+    private static func ms(since start: ContinuousClock.Instant) -> Double {
+        let d = ContinuousClock.now - start
+        return Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
     }
 }

@@ -1,58 +1,5 @@
-// Rolling latency statistics per task and model, and the switching policy with hysteresis.
+// Rolling latency statistics per task and model (the switching policy is in SwitchPolicy.swift).
 import Foundation
-
-/// When to switch a task's model because of latency.
-///
-/// Step down (to a faster candidate): the last `window` requests on the task's model include at
-/// least `slowFraction` over the latency threshold. Step back up (to the best-ranked model): the
-/// last `window` requests have p90 under `recoverFraction` × threshold *and* the better model is
-/// expected to stay under `recoverFraction` × threshold too. Neither happens within
-/// `cooldownRequests` of the last switch. The gap between the two conditions is the hysteresis
-/// that keeps a model near the threshold from flapping; the manager also remembers the p50 a model
-/// showed when it was left for being slow and predicts at least that for a step back up.
-public struct SwitchPolicy: Sendable, Equatable, Codable {
-    /// Requests per decision window.
-    public var window: Int
-    /// Share of the window over the threshold that counts as sustained slowness.
-    public var slowFraction: Double
-    /// Latency (as a share of the threshold) under which the better model may come back.
-    public var recoverFraction: Double
-    /// Requests after a switch before the next one may happen.
-    public var cooldownRequests: Int
-    /// A faster candidate must be expected at most this share of the current model's latency.
-    public var minSpeedup: Double
-
-    /// A policy (defaults: window 20, 80% slow, recover under 50%, cooldown 40 requests, 20% faster).
-    public init(window: Int = 20, slowFraction: Double = 0.8, recoverFraction: Double = 0.5,
-                cooldownRequests: Int = 40, minSpeedup: Double = 0.8) {
-        self.window = max(1, window)
-        self.slowFraction = slowFraction
-        self.recoverFraction = recoverFraction
-        self.cooldownRequests = max(0, cooldownRequests)
-        self.minSpeedup = minSpeedup
-    }
-
-    /// What the window says.
-    public enum Verdict: Sendable, Equatable {
-        /// No reason to switch (window not yet full, cooldown not over, or latency neither slow nor well under).
-        case keep
-        /// Sustained latency over the threshold (with the share of slow requests and the median).
-        case tooSlow(slowShare: Double, p50Ms: Double)
-        /// Latency well under the threshold (with the p90).
-        case headroom(p90Ms: Double)
-    }
-
-    /// Judges the last window of latencies against `thresholdMs`.
-    public func evaluate(_ samples: [Double], thresholdMs: Double, requestsSinceSwitch: Int) -> Verdict {
-        guard samples.count >= window, requestsSinceSwitch >= cooldownRequests else { return .keep }
-        let recent = samples.suffix(window)
-        let slow = Double(recent.filter { $0 > thresholdMs }.count) / Double(recent.count)
-        let summary = LatencySummary(Array(recent))
-        if slow >= slowFraction { return .tooSlow(slowShare: slow, p50Ms: summary.p50Ms) }
-        if summary.p90Ms < thresholdMs * recoverFraction { return .headroom(p90Ms: summary.p90Ms) }
-        return .keep
-    }
-}
 
 /// Statistics of one task on one model.
 public struct TaskModelStatistics: Sendable, Codable, Equatable {

@@ -358,7 +358,7 @@ public enum ModelSelector {
                     let scale = method == .generation ? 1 : Double(req.inputTokens) / Double(max(1, bench.tokens))
                     latency = bench.medianMs * scale
                     measured = true
-                    notes.append("latency \(fmt(latency)) ms measured (benchmark median \(fmt(bench.medianMs)) ms "
+                    notes.append("latency \(formatMs(latency)) ms measured (benchmark median \(formatMs(bench.medianMs)) ms "
                         + "for \(bench.tokens) tokens, scaled to \(req.inputTokens))")
                     if let a = bench.accuracy, bench.accuracySamples > 0, method != .embedding {
                         accuracy = a
@@ -369,12 +369,12 @@ public enum ModelSelector {
                                                 analysis: context.analysis)
                     let shape = method == .generation ? "\(req.inputTokens) prompt + \(req.newTokens) new tokens"
                         : "\(req.inputTokens) tokens"
-                    notes.append("latency \(fmt(latency)) ms estimated (2 × \(fmtParams(entry.parameters)) params × "
-                        + "\(shape) at \(fmt(context.analysis.effectiveGFLOPS * computeEfficiency)) GFLOP/s effective)")
+                    notes.append("latency \(formatMs(latency)) ms estimated (2 × \(fmtParams(entry.parameters)) params × "
+                        + "\(shape) at \(formatMs(context.analysis.effectiveGFLOPS * computeEfficiency)) GFLOP/s effective)")
                 }
                 if latency > maxLatency {
-                    reject(.tooSlow, "too slow: \(fmt(latency)) ms \(measured ? "measured" : "estimated") exceeds the "
-                        + "limit of \(fmt(maxLatency)) ms", dtype)
+                    reject(.tooSlow, "too slow: \(formatMs(latency)) ms \(measured ? "measured" : "estimated") exceeds the "
+                        + "limit of \(formatMs(maxLatency)) ms", dtype)
                     continue
                 }
                 if let a = accuracy, a < context.thresholds.minAccuracy {
@@ -443,7 +443,6 @@ public enum ModelSelector {
                                gflops: context.analysis.effectiveGFLOPS)
     }
 
-    static func fmt(_ x: Double) -> String { x >= 100 ? String(format: "%.0f", x) : String(format: "%.2f", x) }
     static func pct(_ x: Double) -> String { String(format: "%.1f%%", x * 100) }
     static func fmtParams(_ p: Int) -> String { String(format: "%.1fM", Double(p) / 1e6) }
 }

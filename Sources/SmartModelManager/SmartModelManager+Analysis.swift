@@ -48,7 +48,7 @@ extension SmartModelManager {
         let result = SystemAnalysis(info: info)
         analysis = result
         if configuration.maxCacheSizeBytes == nil {
-            book.budget = max(256 << 20, info.effectiveAvailableMemoryBytes / 2)
+            cache.budget = max(256 << 20, info.effectiveAvailableMemoryBytes / 2)
         }
         refreshAvailability()
         loadBenchmarks(machineID: info.machineID)
@@ -66,7 +66,7 @@ extension SmartModelManager {
             \(String(format: "%.1f", t?.multiCoreGFLOPS ?? 0)) on \(t?.threads ?? 0) threads; \
             copy \(String(format: "%.1f", t?.memoryBandwidthGBps ?? 0)) GB/s; score \(a.score) → \(a.tier.rawValue) \
             (\(a.points.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.1f", $0.value))" }.joined(separator: ", "))); \
-            cache budget \(ByteFormat.string(book.budget)); analysed in \(ms(since: start)) ms
+            cache budget \(ByteFormat.string(cache.budget)); analysed in \(ms(since: start)) ms
             """)
         hub.emit(.systemAnalysed(tier: a.tier, score: a.score))
         return result

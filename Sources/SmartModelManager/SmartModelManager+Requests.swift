@@ -1,5 +1,5 @@
 // Requests: leases on the model serving a task, fallback after a failed load, and the latency
-// window that drives automatic switching (`SwitchPolicy`).
+// window that feeds automatic switching (decided by `SwitchPolicy`, applied here).
 import Foundation
 import Logging
 
@@ -97,50 +97,33 @@ extension SmartModelManager {
         taskRequirements[task]?.maxLatencyMs ?? thresholds.maxInferenceTimeMs
     }
 
-    /// Applies the switching policy to the task's latest window.
+    /// Applies the switching policy's decision on the task's latest window.
     func evaluateSwitch(_ task: ModelTask) {
         guard let state = tasks[task], !state.pinned else { return }
-        let threshold = thresholdMs(for: task)
-        let samples = state.recent
-        let verdict = policy.evaluate(samples, thresholdMs: threshold, requestsSinceSwitch: state.requestsSinceSwitch)
-        let candidates = state.selection?.candidates ?? []
-        let current = candidates.first { $0.key == state.active }
-        switch verdict {
+        let decision = policy.decide(samples: state.recent, thresholdMs: thresholdMs(for: task),
+                                     requestsSinceSwitch: state.requestsSinceSwitch, active: state.active,
+                                     candidates: state.selection?.candidates ?? [], best: state.selection?.chosen,
+                                     failed: Set(failedLoads.keys), observedSlow: state.observedSlow)
+        switch decision {
         case .keep:
             return
-        case let .tooSlow(share, p50):
-            let faster = candidates.filter { c in
-                c.key != state.active && failedLoads[c.key] == nil
-                    && (current.map { c.latencyMs <= $0.latencyMs * policy.minSpeedup } ?? true)
-            }.max { $0.score < $1.score }
-            let why = "\(Int((share * 100).rounded()))% of the last \(policy.window) requests took over "
-                + "\(fmt(threshold)) ms (p50 \(fmt(p50)) ms)"
+        case let .noFasterModel(why):
             tasks[task]?.recent = []
-            if let faster {
-                if configuration.autoSelect { tasks[task]?.observedSlow[state.active] = p50 }
-                let ratio = current.map { faster.latencyMs / max($0.latencyMs, 1e-9) }
-                let reason = "latency: \(why); \(faster.key) is expected "
-                    + (ratio.map { String(format: "%.1f× faster", 1 / max($0, 1e-9)) } ?? "faster")
-                if configuration.autoSelect {
-                    performSwitch(task, to: faster.key, method: faster.method, reason: reason)
-                } else {
-                    hub.emit(.optimisationSuggested(task: task, suggestion: "switch to \(faster.key): \(reason)"))
-                }
-            } else {
-                adjustThreshold(task: task, why: why)
-            }
-        case let .headroom(p90):
-            guard let best = state.selection?.chosen, best.key != state.active, failedLoads[best.key] == nil,
-                  let current else { return }
-            let predicted = max(p90 * best.latencyMs / max(current.latencyMs, 1e-9), state.observedSlow[best.key] ?? 0)
-            guard predicted < threshold * policy.recoverFraction else { return }
+            adjustThreshold(task: task, why: why)
+        case let .stepDown(target, reason, leftAtP50):
             tasks[task]?.recent = []
-            let reason = "headroom: p90 \(fmt(p90)) ms is under \(fmt(threshold * policy.recoverFraction)) ms and the "
-                + "best-ranked \(best.key) is expected at \(fmt(predicted)) ms"
             if configuration.autoSelect {
-                performSwitch(task, to: best.key, method: best.method, reason: reason)
+                tasks[task]?.observedSlow[state.active] = leftAtP50
+                performSwitch(task, to: target.key, method: target.method, reason: reason)
             } else {
-                hub.emit(.optimisationSuggested(task: task, suggestion: "switch back to \(best.key): \(reason)"))
+                hub.emit(.optimisationSuggested(task: task, suggestion: "switch to \(target.key): \(reason)"))
+            }
+        case let .stepUp(target, reason):
+            tasks[task]?.recent = []
+            if configuration.autoSelect {
+                performSwitch(task, to: target.key, method: target.method, reason: reason)
+            } else {
+                hub.emit(.optimisationSuggested(task: task, suggestion: "switch back to \(target.key): \(reason)"))
             }
         }
     }
@@ -152,8 +135,8 @@ extension SmartModelManager {
         if taskRequirements[task]?.maxLatencyMs == nil, thresholds.maxInferenceTimeMs < bound {
             let old = thresholds.maxInferenceTimeMs
             thresholds.maxInferenceTimeMs = min(bound, old * 1.25)
-            hub.emit(.optimisationSuggested(task: task, suggestion: "raised the latency threshold from \(fmt(old)) to "
-                + "\(fmt(thresholds.maxInferenceTimeMs)) ms (bound \(fmt(bound)) ms): \(why) and no faster model qualifies"))
+            hub.emit(.optimisationSuggested(task: task, suggestion: "raised the latency threshold from \(formatMs(old)) to "
+                + "\(formatMs(thresholds.maxInferenceTimeMs)) ms (bound \(formatMs(bound)) ms): \(why) and no faster model qualifies"))
         } else {
             hub.emit(.optimisationSuggested(task: task, suggestion: "\(why) and no faster model qualifies: "
                 + "add cores, free CPU time, or register a smaller model or dtype"))

@@ -21,7 +21,7 @@ extension SmartModelManager {
 
     func info(for entry: CatalogEntry) -> ModelInfo {
         let avail = availability[entry.id] ?? ModelAvailability.check(entry, modelsDirectory: configuration.modelsDirectory)
-        let stats = book.statistics.models.filter { $0.key.id == entry.id }
+        let stats = cache.statistics.models.filter { $0.key.id == entry.id }
         return ModelInfo(entry: entry, availability: avail, cached: stats,
                          activeFor: tasks.filter { $0.value.active.id == entry.id }.map(\.key).sorted(),
                          benchmarks: benchmarks.filter { $0.key.id == entry.id }.map(\.value),
@@ -73,7 +73,7 @@ extension SmartModelManager {
     func memoryLimits(_ info: SystemInfo) -> [MemoryLimit] {
         var limits: [MemoryLimit] = []
         if let m = configuration.modelMemoryLimitBytes { limits.append(MemoryLimit(bytes: m, source: "MODEL_MEMORY_LIMIT")) }
-        limits.append(MemoryLimit(bytes: book.budget, source: budgetName))
+        limits.append(MemoryLimit(bytes: cache.budget, source: budgetName))
         limits.append(MemoryLimit(bytes: info.effectiveAvailableMemoryBytes, source: "the available memory"))
         return limits
     }

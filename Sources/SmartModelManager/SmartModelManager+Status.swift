@@ -8,7 +8,7 @@ extension SmartModelManager {
     /// The machine, the assignments, the cache and the thresholds.
     public func systemStatus() async throws -> SystemStatus {
         let analysis = try await ensureAnalysis()
-        return SystemStatus(analysis: analysis, assignments: assignments(), cache: book.statistics,
+        return SystemStatus(analysis: analysis, assignments: assignments(), cache: cache.statistics,
                             thresholds: thresholds, backend: backend.name,
                             availableModels: availability.values.filter(\.isAvailable).count,
                             catalogModels: catalog.entries.count)
@@ -66,7 +66,7 @@ extension SmartModelManager {
             var why = "re-selected with current load"
             if pressure > 1.5 {
                 req.priority = .speed
-                why = "CPU pressure: load \(fmt(current.info.loadAverage.first ?? 0)) on \(current.info.usableCores) cores"
+                why = "CPU pressure: load \(formatMs(current.info.loadAverage.first ?? 0)) on \(current.info.usableCores) cores"
             }
             let result = try recommend(req)
             guard let best = result.chosen, best.key != state.active else { continue }
@@ -128,9 +128,9 @@ extension SmartModelManager {
             profile.benchmarkMs = ms(since: benchStart)
         }
         profile.totalMs = ms(since: start)
-        logger.debug(.init(stringLiteral: "initialization profile: analysis \(fmt(profile.analysisMs)) ms, selection \(fmt(profile.selectionMs)) ms, "
-            + "load \(fmt(profile.loadMs)) ms, first inference \(fmt(profile.firstInferenceMs)) ms, "
-            + "benchmark \(fmt(profile.benchmarkMs)) ms, total \(fmt(profile.totalMs)) ms"))
+        logger.debug(.init(stringLiteral: "initialization profile: analysis \(formatMs(profile.analysisMs)) ms, selection \(formatMs(profile.selectionMs)) ms, "
+            + "load \(formatMs(profile.loadMs)) ms, first inference \(formatMs(profile.firstInferenceMs)) ms, "
+            + "benchmark \(formatMs(profile.benchmarkMs)) ms, total \(formatMs(profile.totalMs)) ms"))
         return InitializationReport(analysis: analysis, selections: selections, prefetched: prefetched,
                                     benchmarks: benchmarkResults, profile: profile)
     }

@@ -11,7 +11,7 @@ public actor SmartModelManager {
     /// The backend that loads and runs models.
     public nonisolated let backend: any InferenceBackend
     nonisolated let probe: any SystemProbe
-    nonisolated let hub = EventHub()
+    nonisolated let hub: EventHub
 
     var logger: Logger
     var catalog: ModelCatalog
@@ -24,16 +24,15 @@ public actor SmartModelManager {
     var aliases: [ModelTask: (base: ModelTask, model: String?)] = [:]
     var taskRequirements: [ModelTask: SelectionRequirements] = [:]
     var tasks: [ModelTask: TaskState] = [:]
-    var book: CacheBook
-    var loading: [ModelKey: Task<any LoadedInferenceModel, any Error>] = [:]
-    var waiters: [CheckedContinuation<Void, Never>] = []
+    nonisolated let cache: ModelCache
     var monitor = PerformanceMonitor()
     var policy = SwitchPolicy()
     var benchmarkStore: BenchmarkStore?
     var benchmarks: [ModelKey: BenchmarkResult] = [:]
-    var failedLoads: [ModelKey: String] = [:]
-    var prototypeCache: [String: [[[Float]]]] = [:]
     var switchCount = 0
+
+    /// Why each model that failed to load failed (kept by the cache).
+    var failedLoads: [ModelKey: String] { cache.failedLoads }
 
     struct TaskState {
         var active: ModelKey
@@ -73,7 +72,10 @@ public actor SmartModelManager {
                                                 minAccuracy: configuration.minAccuracy,
                                                 maxMemoryPerModelBytes: configuration.maxMemoryUsageBytes)
         self.baseMaxInferenceMs = configuration.maxInferenceTimeMs
-        self.book = CacheBook(budget: configuration.maxCacheSizeBytes ?? (1 << 30))
+        let hub = EventHub()
+        self.hub = hub
+        self.cache = ModelCache(budget: configuration.maxCacheSizeBytes ?? (1 << 30),
+                                unloadWhenIdle: !configuration.cacheEnabled, hub: hub, logger: log)
         if let fallback = configuration.fallbackModel, self.catalog.entry(fallback) == nil {
             throw ManagerError.invalidConfiguration(variable: "FALLBACK_MODEL", value: fallback,
                 expected: "a catalog model id (" + self.catalog.entries.map(\.id).joined(separator: ", ") + ")")
@@ -103,5 +105,4 @@ public actor SmartModelManager {
         return Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
     }
 
-    nonisolated func fmt(_ x: Double) -> String { x >= 100 ? String(format: "%.0f", x) : String(format: "%.2f", x) }
 }

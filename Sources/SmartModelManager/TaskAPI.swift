@@ -156,11 +156,11 @@ extension SmartModelManager {
 
     /// Label prototypes for a zero-shot label set on one loaded model (embedded once, cached while loaded).
     func prototypes(_ key: ModelKey, model: any LoadedInferenceModel, labels: ZeroShotLabelSet) async throws -> [[[Float]]] {
-        let cacheKey = key.description + "|" + labels.cacheKey
-        if let cached = prototypeCache[cacheKey] { return cached }
+        let name = "zero-shot prototypes|" + labels.cacheKey
+        if let cached = cache.derived(key, name) { return cached }
         var groups: [[[Float]]] = []
         for label in labels.labels { groups.append(try await model.embed(label.descriptions)) }
-        if book.contains(key) { prototypeCache[cacheKey] = groups }
+        cache.storeDerived(key, name, groups)
         return groups
     }
 
