@@ -122,20 +122,19 @@ extension SmartModelManager {
                                      samples: [LabelledText], generationTokens: Int,
                                      sentiment: @Sendable (any LoadedInferenceModel) async throws -> [SentimentResult]?)
         async throws -> (warmup: Double, times: [Double], accuracy: Double?, confidence: Double?) {
-        func once(_ text: String) async throws -> Double {
-            let start = ContinuousClock.now
+        func once(_ text: String) async throws {
             switch method {
             case .classifier: _ = try await model.classify([text])
             case .embedding, .zeroShotEmbedding: _ = try await model.embed([text])
             case .generation:
                 _ = try await model.generate(prompt: text, options: TextGenerationOptions(maxNewTokens: generationTokens))
             }
-            let d = ContinuousClock.now - start
-            return Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
         }
-        let warmup = try await once(samples[0].text)
-        var times: [Double] = []
-        for i in 0..<runs { times.append(try await once(samples[i % samples.count].text)) }
+        // The warm-up is timed too (it is reported): one timed run of the first sample.
+        let warmup = try await BenchmarkHarness.time(warmup: 0, runs: 1) { _ in try await once(samples[0].text) }[0]
+        let times = try await BenchmarkHarness.time(warmup: 0, runs: runs) { i in
+            try await once(samples[i % samples.count].text)
+        }
         guard let results = try await sentiment(model) else { return (warmup, times, nil, nil) }
         let scored = zip(results, samples).filter { $1.label != "neutral" }
         let correct = scored.filter { $0.label == $1.label }.count

@@ -96,7 +96,7 @@ final class ModelCache: Sendable {
                         let model = try await load()
                         let measured = max(model.memoryBytes, max(0, ResidentMemory.bytes() - before))
                         return self.loadSucceeded(key, model: model, bytes: bytes, measured: measured,
-                                                  loadMs: Self.ms(since: start))
+                                                  loadMs: BenchmarkHarness.milliseconds(since: start))
                     } catch {
                         throw self.loadFailed(key, error: error)
                     }
@@ -237,10 +237,5 @@ final class ModelCache: Sendable {
         let waiters = s.waiters
         s.waiters.removeAll()
         return waiters
-    }
-
-    private static func ms(since start: ContinuousClock.Instant) -> Double {
-        let d = ContinuousClock.now - start
-        return Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
     }
 }

@@ -100,9 +100,6 @@ public actor SmartModelManager {
 
     // MARK: - Helpers
 
-    nonisolated func ms(since start: ContinuousClock.Instant) -> Double {
-        let d = ContinuousClock.now - start
-        return Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
-    }
+    nonisolated func ms(since start: ContinuousClock.Instant) -> Double { BenchmarkHarness.milliseconds(since: start) }
 
 }

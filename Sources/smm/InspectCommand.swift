@@ -64,7 +64,7 @@ struct InspectCommand: ParsableCommand {
         }
         let t4 = clock.now
         func ms(_ d: Duration) -> String {
-            String(format: "%.1f ms", Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) / 1e15)
+            String(format: "%.1f ms", BenchmarkHarness.milliseconds(d))
         }
         print("Load timing: open + validate \(ms(t1 - t0)), build model and tokenizer \(ms(t2 - t1)), "
               + "first output \(ms(t3 - t2)); total \(ms(t3 - t0)) (a second output: \(ms(t4 - t3)))")

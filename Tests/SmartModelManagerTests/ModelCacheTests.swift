@@ -188,3 +188,17 @@ final class SwitchDecisionTests: XCTestCase {
         XCTAssertEqual(remembered, .keep)
     }
 }
+
+final class BenchmarkHarnessTests: XCTestCase {
+    func testWarmupRunsAreUntimedAndEveryTimedRunIsMeasured() throws {
+        var seen: [Int] = []
+        let times = try BenchmarkHarness.time(warmup: 2, runs: 3) { run in
+            seen.append(run)
+            if run >= 2 { Thread.sleep(forTimeInterval: 0.005) }
+        }
+        XCTAssertEqual(seen, [0, 1, 2, 3, 4])
+        XCTAssertEqual(times.count, 3)
+        for t in times { XCTAssertGreaterThanOrEqual(t, 5) }
+        XCTAssertEqual(BenchmarkHarness.milliseconds(.milliseconds(1500)), 1500, accuracy: 1e-9)
+    }
+}
