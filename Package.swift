@@ -30,7 +30,7 @@ let package = Package(
         // attributes and a run-time CPU check; everything around them is Swift in SMMKernels.
         .target(name: "CMicroKernels"),
         .target(name: "SMMKernels",
-                dependencies: ["CMicroKernels",
+                dependencies: ["CMicroKernels", "SMMFormat",
                                .target(name: "COpenBLAS", condition: .when(platforms: [.linux]))]),
         // The one JSON reader and writer (strict: depth, size and duplicate-key limits, exact numbers).
         .target(name: "SMMJSON"),

@@ -6,8 +6,9 @@
 //
 // A channel is one index along `axis`, the tensor's output-channel axis: 0 for an `nn.Linear`
 // weight (out, in) or an embedding table (rows), 1 for GPT-2's `Conv1D` weight (in, out).
-// The same functions serve the converter (quantize), the reader (dequantize) and quantization at
-// load time (round trip), so that all three give bit-identical weights.
+// The same functions serve the converter (quantize), the reader (dequantize), quantization at load
+// time (round trip) and the int8 kernels' packing (SMMKernels/Int8Packing.swift, Int8Reference.swift),
+// so that all of them give bit-identical weights.
 
 /// Per-channel symmetric int8 quantization.
 public enum SMMQuantizer {
@@ -37,7 +38,14 @@ public enum SMMQuantizer {
                 }
             }
         }
-        return maxima.map { $0.isFinite && $0 > 0 ? $0 / 127 : 0 }
+        return maxima.map(scale(maxAbs:))
+    }
+
+    /// The scale of a channel whose largest magnitude is `maxAbs` (0 for an all-zero or non-finite channel).
+    /// The one statement of the rule: the kernels' int8 packing and reference use it too.
+    @inline(__always)
+    public static func scale(maxAbs: Float) -> Float {
+        maxAbs.isFinite && maxAbs > 0 ? maxAbs / 127 : 0
     }
 
     /// The int8 value of `value` at `scale` (never traps: NaN and zero scales give 0).

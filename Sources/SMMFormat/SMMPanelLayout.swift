@@ -9,8 +9,8 @@
 // i.e. panels of 48 outputs, each K rows of 48 floats. The element count and byte length are the
 // plain tensor's; only the order differs.
 //
-// This file needs nothing outside SMMFormat (the fuzz build compiles SMMFormat alone), so the panel
-// width is restated here; a test holds it equal to the kernel's `PackedMatrix.panelColumns`.
+// This is the one statement of the width: the kernels' `PackedMatrix.panelColumns` is this value, and
+// the C kernel's compile-time `SMM_F32_PANEL_COLUMNS` is checked equal to it.
 
 /// The packed-panel order of f32 weight matrices in `.smm` files.
 public enum SMMPanelLayout {

@@ -1,7 +1,7 @@
 // int8 weights of a linear layer, quantized per output channel and packed once, at load, into the
 // layout the VNNI micro-kernels read (Sources/CMicroKernels/include/CMicroKernels.h).
 //
-// Weight quantization (symmetric, per output channel n; the same formula as `SMMQuantizer` in
+// Weight quantization (symmetric, per output channel n; `SMMQuantizer.scale` and `.quantize` from
 // SMMFormat, so that quantizing at load and reading an int8 `.smm` file give the same integers):
 //   scale[n] = max_k |w[n][k]| / 127                  (0 for an all-zero or non-finite channel)
 //   q[n][k]  = clamp(round(w[n][k] / scale[n]), -127, 127)   (ties away from zero; 0 when scale is 0)
@@ -14,6 +14,7 @@
 // Beside it, per column (padded to panels * 16 with zeros): the scale and the column sum
 // sum_k q[n][k] (int32, and as float), which the output stage needs to remove the activations'
 // zero point.
+import SMMFormat
 
 /// A linear layer's weight matrix as packed int8 with one scale per output column.
 ///
@@ -143,7 +144,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
     }
 
     /// round(v), ties away from zero, of values already in -127 ... 127 (or NaN, which gives 0),
-    /// clamped to -127 ... 127: exactly `Int8Reference.quantizeWeight` after its division. Only adds,
+    /// clamped to -127 ... 127: exactly `SMMQuantizer.quantize` after its division. Only adds,
     /// compares and selects, which the baseline (SSE2) target vectorizes: round half to even with
     /// the 1.5 * 2^23 trick, then ties moved away from zero.
     @inline(__always)
@@ -181,7 +182,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
                 if a > best { best = a }
                 i += 1
             }
-            let scale = Int8Reference.weightScale(maxAbs: best)
+            let scale = SMMQuantizer.scale(maxAbs: best)
             scaleOut[c] = scale
             guard scale > 0 else { continue }                            // all zero: storage is zero
             let lane = base + (c - 16 * p) * 4
@@ -198,7 +199,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
             }
             var sum = sum16.wrappedSum()
             while i < k {
-                let v = Int8Reference.quantizeWeight(row[i], scale: scale)
+                let v = SMMQuantizer.quantize(row[i], scale: scale)
                 lane.storeBytes(of: v, toByteOffset: (i >> 2) * 64 + (i & 3), as: Int8.self)
                 sum += Int32(v)
                 i += 1
@@ -227,7 +228,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
         }
         var s16 = SIMD16<Float>(repeating: 0)
         for c in 0..<width {
-            s16[c] = Int8Reference.weightScale(maxAbs: best[c])
+            s16[c] = SMMQuantizer.scale(maxAbs: best[c])
             scaleOut[c0 + c] = s16[c]
         }
         // A zero scale quantizes everything to 0 (the reference's rule): divide by 1 there, then mask.

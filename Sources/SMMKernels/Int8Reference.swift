@@ -29,24 +29,10 @@
 // term (sum_k (u - zp) q = acc - zp * columnSum), with the column sums precomputed at packing; it
 // is applied in Float (Float(acc) is exact below 2^24 and within 2^-24 relative above, far below the
 // 8-bit steps). |acc| <= 255 * 127 * K < 2^31 for K <= 65,536.
+import SMMFormat
 
 /// Reference int8 quantization and matrix multiply (slow, obviously correct).
 public enum Int8Reference {
-    /// The per-channel weight scale for a channel whose largest magnitude is `maxAbs`.
-    @inline(__always)
-    public static func weightScale(maxAbs: Float) -> Float {
-        maxAbs.isFinite && maxAbs > 0 ? maxAbs / 127 : 0
-    }
-
-    /// The int8 value of weight `w` at `scale` (never traps: NaN and zero scales give 0).
-    @inline(__always)
-    public static func quantizeWeight(_ w: Float, scale: Float) -> Int8 {
-        guard scale > 0, scale.isFinite else { return 0 }
-        let v = (w / scale).rounded()
-        if v.isNaN { return 0 }
-        return Int8(max(-127, min(127, v)))
-    }
-
     /// Per-output-channel quantization of float weights in `layout` ((N, K) `.outIn`, (K, N) `.inOut`):
     /// the int8 values as a plain (N, K) row-major array, and the N scales.
     public static func quantizeWeights(_ w: [Float], outFeatures n: Int, inFeatures k: Int,
@@ -58,8 +44,8 @@ public enum Int8Reference {
         for c in 0..<n {
             var best: Float = 0
             for i in 0..<k where abs(at(c, i)) > best { best = abs(at(c, i)) }
-            scales[c] = weightScale(maxAbs: best)
-            for i in 0..<k { values[c * k + i] = quantizeWeight(at(c, i), scale: scales[c]) }
+            scales[c] = SMMQuantizer.scale(maxAbs: best)
+            for i in 0..<k { values[c * k + i] = SMMQuantizer.quantize(at(c, i), scale: scales[c]) }
         }
         return (values, scales)
     }

@@ -13,18 +13,23 @@
 //   y[i][n] = fma(x[i][K-1], W[n][K-1], ... fma(x[i][0], W[n][0], bias[n] or 0))
 import CMicroKernels
 import Foundation
+import SMMFormat
 
 /// A linear layer's f32 weight matrix packed in 48-column panels for the AVX-512 kernel.
 ///
 /// Immutable after creation and safe to share between threads and models.
 public final class PackedMatrix: @unchecked Sendable {
-    /// Output columns per panel (48: three 16-float AVX-512 registers).
-    public static let panelColumns = Int(SMM_F32_PANEL_COLUMNS)
+    /// Output columns per panel (48: three 16-float AVX-512 registers): the `.smm` file's
+    /// `SMMPanelLayout.columns`, which the C kernel's `SMM_F32_PANEL_COLUMNS` must equal (checked
+    /// when the kernel is first asked for).
+    public static let panelColumns = SMMPanelLayout.columns
 
     /// True when the AVX-512 kernel runs on this CPU and has not been turned off with
     /// `SMM_F32_KERNEL=blas`; otherwise f32 layers are not packed and OpenBLAS does their work.
     public static let isAvailable: Bool = {
         if ProcessInfo.processInfo.environment["SMM_F32_KERNEL"]?.lowercased() == "blas" { return false }
+        precondition(Int(SMM_F32_PANEL_COLUMNS) == SMMPanelLayout.columns,
+                     "the C kernel's panel width \(SMM_F32_PANEL_COLUMNS) differs from the file format's \(SMMPanelLayout.columns)")
         return smm_f32_avx512_available() != 0
     }()
 
