@@ -265,7 +265,13 @@ public final class InferenceServer: Sendable {
         guard String(validating: bytes, as: UTF8.self) != nil else {
             throw ServerError.invalidJSON("the body is not valid UTF-8")
         }
-        try Self.checkDepth(bytes, limit: 64)
+        // The strict reader first (nesting over 64 levels, repeated keys, bad numbers or escapes: 400
+        // with the byte offset); Codable then maps the checked text onto the wire types.
+        do {
+            _ = try JSONParser.parse(bytes, rejectDuplicateKeys: true, maxDepth: 64)
+        } catch {
+            throw ServerError.invalidJSON("the body is not valid JSON: \(error)")
+        }
         do {
             return try JSONDecoder().decode(T.self, from: Data(bytes))
         } catch let error as DecodingError {
@@ -274,27 +280,6 @@ public final class InferenceServer: Sendable {
             throw error
         } catch {
             throw ServerError.invalidJSON("the body is not valid JSON: \(error)")
-        }
-    }
-
-    /// 400 when arrays/objects nest deeper than `limit` (outside strings).
-    static func checkDepth(_ bytes: [UInt8], limit: Int) throws {
-        var depth = 0
-        var inString = false
-        var escaped = false
-        for b in bytes {
-            if inString {
-                if escaped { escaped = false } else if b == UInt8(ascii: "\\") { escaped = true } else if b == UInt8(ascii: "\"") { inString = false }
-                continue
-            }
-            switch b {
-            case UInt8(ascii: "\""): inString = true
-            case UInt8(ascii: "["), UInt8(ascii: "{"):
-                depth += 1
-                if depth > limit { throw ServerError.invalidJSON("the body nests deeper than \(limit) levels") }
-            case UInt8(ascii: "]"), UInt8(ascii: "}"): depth -= 1
-            default: break
-            }
         }
     }
 

@@ -64,6 +64,14 @@ final class RouteTests: XCTestCase {
             let bad = try await client.post("/v1/embeddings", #"{"input":[999999]}"#)
             XCTAssertEqual(bad.status, .badRequest)
             XCTAssertEqual(bad.openAIParam, "input[0]")
+            // The strict reader: a repeated key is ambiguous (which input?), so it is refused, with where.
+            let twice = try await client.post("/v1/embeddings", #"{"input":"a","input":"b"}"#)
+            XCTAssertEqual(twice.status, .badRequest)
+            XCTAssertTrue(twice.text.contains("duplicate") || twice.text.contains("repeat"), twice.text)
+            let deep = try await client.post("/v1/embeddings", "{\"input\":" + String(repeating: "[", count: 65)
+                + String(repeating: "]", count: 65) + "}")
+            XCTAssertEqual(deep.status, .badRequest)
+            XCTAssertTrue(deep.text.contains("64"), deep.text)
         }
     }
 
