@@ -75,8 +75,6 @@ public final class DynamicBatcher: @unchecked Sendable {
     private let condition = NSCondition()
     private var queue: [Item] = []
     private var stopped = false
-    private var lastArrival: Double = 0
-    private var meanInterval: Double = 1
     private var expectedRequests = 1
     /// Requests submitted and not yet answered, and its recent peak (decaying): how many clients wait on this model.
     private var outstanding = 0
@@ -181,7 +179,6 @@ public final class DynamicBatcher: @unchecked Sendable {
 
     private func enqueue(_ inputs: [BatchInput], kind: BatchKind, pending: Pending) async throws -> BatchOutcome {
         try await withCheckedThrowingContinuation { continuation in
-            let now = pending.enqueued
             condition.lock()
             if Task.isCancelled {
                 condition.unlock()
@@ -199,8 +196,6 @@ public final class DynamicBatcher: @unchecked Sendable {
                 return
             }
             outstanding += 1
-            if lastArrival > 0 { meanInterval = 0.8 * meanInterval + 0.2 * (now - lastArrival) }
-            lastArrival = now
             for (i, input) in inputs.enumerated() {
                 queue.append(Item(pending: pending, index: i, input: input, kind: kind))
             }
@@ -224,12 +219,13 @@ public final class DynamicBatcher: @unchecked Sendable {
         while true {
             while queue.isEmpty && !stopped { condition.wait() }
             if queue.isEmpty && stopped { break }
-            // Wait for company only while requests arrive faster than the wait (closed-loop clients
-            // after a batch answers); a lone client never waits.
             // Under load the answers of the last batch bring their clients' next requests right
-            // after it: wait (at most maxWait from now) until as many requests are queued as the
-            // last batch and its leftovers held, or the batch is full.
-            if limits.maxWait > 0, meanInterval < limits.maxWait {
+            // after it: wait (at most maxWait from now) until as many requests are queued as were
+            // recently outstanding, or the batch is full. A lone client never waits (it is all that
+            // was outstanding). Without this wait the few requests that arrived during a batch run
+            // alone and the rest queue behind them: measured, batches of 14 and 2 alternated at 16
+            // clients; with it they are 16.
+            if limits.maxWait > 0 {
                 let deadline = Self.now() + limits.maxWait
                 while !stopped, !isFull(), distinctRequests() < expectedRequests, Self.now() < deadline {
                     _ = condition.wait(until: Date(timeIntervalSinceNow: max(0, deadline - Self.now())))

@@ -108,6 +108,7 @@ public final class InferenceServer: Sendable {
     private let modelsBox = LockedBox<[ServedModel]>([])
     private let phaseBox = LockedBox<ServerPhase>(.loading)
     private let inFlightBox = LockedBox<Int>(0)
+    private let lastDrainArrival = LockedBox<ContinuousClock.Instant?>(nil)
 
     /// A server; no model is loaded yet (``loadModels()`` or ``register(_:)``).
     public init(options: ServerOptions, manager: SmartModelManager, logger: Logger? = nil) {
@@ -144,6 +145,22 @@ public final class InferenceServer: Sendable {
     public func beginDrain() {
         phaseBox.value = .draining
         metrics.ready(false)
+    }
+
+    /// A request came in while draining (it was answered 503).
+    func noteDrainArrival() { lastDrainArrival.value = .now }
+
+    /// The drain's grace: holds the listener open (new requests get 503 with `Connection: close`)
+    /// until no request is in flight and none has arrived for `quiet`, or `options.drainGraceS` passed.
+    func drainGrace(quiet: Duration = .milliseconds(250)) async {
+        let start = ContinuousClock.now
+        let limit = Duration.milliseconds(Int64(max(0, options.drainGraceS) * 1000))
+        while ContinuousClock.now - start < limit {
+            let last = lastDrainArrival.value ?? start
+            // The in-flight count includes requests being answered 503 right now.
+            if inFlight == 0, ContinuousClock.now - last >= quiet, ContinuousClock.now - start >= quiet { return }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
     }
 
     func requestStarted() { inFlightBox.update { $0 += 1 } }

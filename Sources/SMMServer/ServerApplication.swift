@@ -1,7 +1,8 @@
 // The HTTP application (Hummingbird router with the routes and middleware) and the service group
 // that runs it: models load while the listener is up (/ready 503 until they are in), and SIGTERM or
-// SIGINT drains (/ready 503 at once, the listener stops, accepted requests are answered, then the
-// process ends; after --drain-timeout-s the rest is cut and logged).
+// SIGINT drains (/ready and the model routes 503 at once while the listener stays open until clients
+// go quiet or --drain-grace-s passes, then the listener stops, accepted requests are answered, and
+// the process ends; after --drain-timeout-s the rest is cut and logged).
 import Foundation
 import Hummingbird
 import Logging
@@ -103,13 +104,18 @@ struct ModelLoadService: Service {
     }
 }
 
-/// Turns /ready to 503 as soon as the drain starts (it is shut down first: services stop in reverse order).
+/// The first step of the drain (services stop in reverse order, each after the one behind it has
+/// returned): /ready and every model route answer 503 at once, with `Connection: close`, while the
+/// listener stays open, until clients go quiet (no request in flight or arriving for 250 ms) or
+/// `--drain-grace-s` passes; then the HTTP service stops its listener and answers what it accepted.
 struct DrainService: Service {
     let server: InferenceServer
 
     func run() async throws {
         try? await gracefulShutdown()
         server.beginDrain()
-        server.logger.notice("draining: /ready is 503, the listener closes, \(server.inFlight) requests in flight")
+        server.logger.notice("draining: /ready and the model routes answer 503, \(server.inFlight) requests in flight")
+        await server.drainGrace()
+        server.logger.notice("drain grace over: the listener closes, \(server.inFlight) requests in flight")
     }
 }

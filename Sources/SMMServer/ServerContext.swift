@@ -72,7 +72,17 @@ struct RequestLogMiddleware: RouterMiddleware {
         defer { server.requestFinished() }
         var response: Response
         do {
-            response = try await next(request, context)
+            // Draining: the listener is still open so that clients (and load balancers) learn to go
+            // elsewhere from an answer rather than from a reset. Liveness, readiness and metrics answer as usual.
+            if server.phase == .draining, path != "/health", path != "/ready", path != "/metrics" {
+                server.noteDrainArrival()
+                var refused = ServerError.unavailable("the server is shutting down; retry on another replica")
+                    .response(openAI: path.hasPrefix("/v1/"))
+                refused.headers[.connection] = "close"
+                response = refused
+            } else {
+                response = try await next(request, context)
+            }
         } catch {
             let e = ServerError.from(error, path: path)
             if e.status.code >= 500 { server.logger.error("\(request.method) \(path): \(e.message)") }

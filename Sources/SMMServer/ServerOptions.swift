@@ -29,6 +29,9 @@ public struct ServerOptions: Sendable, Equatable {
     public var maxBodyBytes = 4_194_304
     /// Seconds a drain may take before the remaining requests are cut (`SMM_DRAIN_TIMEOUT_S`).
     public var drainTimeoutS = 30.0
+    /// Longest time after SIGTERM that the listener stays open answering 503 (`SMM_DRAIN_GRACE_S`);
+    /// it ends sooner once no request is in flight or arriving for 250 ms.
+    public var drainGraceS = 5.0
     /// Engine threads (`SMM_THREADS`); nil: the physical cores this process may use.
     public var threads: Int?
     /// Log level (`SMM_LOG_LEVEL`): trace also logs request texts.
@@ -61,6 +64,8 @@ public struct ServerOptions: Sendable, Equatable {
         .init(name: "SMM_MAX_QUEUE", option: "--max-queue", help: "queued texts per model before 429 (512)"),
         .init(name: "SMM_MAX_BODY_BYTES", option: "--max-body-bytes", help: "largest body before 413 (4194304)"),
         .init(name: "SMM_DRAIN_TIMEOUT_S", option: "--drain-timeout-s", help: "longest drain on SIGTERM/SIGINT (30)"),
+        .init(name: "SMM_DRAIN_GRACE_S", option: "--drain-grace-s",
+              help: "longest time the listener stays open answering 503 after SIGTERM (5; ends when clients go quiet)"),
         .init(name: "SMM_THREADS", option: "--threads", help: "engine threads"),
         .init(name: "SMM_LOG_LEVEL", option: "--log-level", help: "trace, debug, info, notice, warning, error, critical"),
     ]
@@ -98,6 +103,7 @@ public struct ServerOptions: Sendable, Equatable {
         if let v = try int("SMM_MAX_QUEUE") { maxQueue = v }
         if let v = try int("SMM_MAX_BODY_BYTES") { maxBodyBytes = v }
         if let v = try double("SMM_DRAIN_TIMEOUT_S") { drainTimeoutS = v }
+        if let v = try double("SMM_DRAIN_GRACE_S") { drainGraceS = v }
         if let v = try int("SMM_THREADS") { threads = v }
         if let v = env["SMM_LOG_LEVEL"], !v.isEmpty { logLevel = try Self.level(v) }
     }
@@ -132,6 +138,7 @@ public struct ServerOptions: Sendable, Equatable {
         guard maxQueue >= 1 else { throw ServerOptionsError("--max-queue must be >= 1") }
         guard maxBodyBytes >= 64 else { throw ServerOptionsError("--max-body-bytes must be >= 64") }
         guard drainTimeoutS >= 0 else { throw ServerOptionsError("--drain-timeout-s must be >= 0") }
+        guard drainGraceS >= 0, drainGraceS <= 3600 else { throw ServerOptionsError("--drain-grace-s must be between 0 and 3600") }
         guard names.count <= max(models.count, 1) else {
             throw ServerOptionsError("\(names.count) --name for \(models.count) -m: give at most one name per model")
         }

@@ -42,6 +42,8 @@ struct ServeCommand: AsyncParsableCommand {
     var maxBodyBytes: Int?
     @Option(help: "Longest drain after SIGTERM/SIGINT, seconds (default 30). Env: SMM_DRAIN_TIMEOUT_S.")
     var drainTimeoutS: Double?
+    @Option(help: "Longest time the listener stays open answering 503 after SIGTERM, seconds (default 5; ends once clients go quiet). Env: SMM_DRAIN_GRACE_S.")
+    var drainGraceS: Double?
     @Option(help: "Engine threads (default: the physical cores this process may use). Env: SMM_THREADS.")
     var threads: Int?
     @Option(help: "Folder of models the manager selects from (default: $SMM_MODELS_DIR, else Weights/models).")
@@ -65,6 +67,7 @@ struct ServeCommand: AsyncParsableCommand {
         if let maxQueue { o.maxQueue = maxQueue }
         if let maxBodyBytes { o.maxBodyBytes = maxBodyBytes }
         if let drainTimeoutS { o.drainTimeoutS = drainTimeoutS }
+        if let drainGraceS { o.drainGraceS = drainGraceS }
         if let threads { o.threads = threads }
         if let logLevel { o.logLevel = try ServerOptions.level(logLevel) }
         try o.validate()

@@ -48,6 +48,17 @@ final class DrainTests: XCTestCase {
             let deadline = Date().addingTimeInterval(10)
             while server.phase != .draining && Date() < deadline { try await Task.sleep(for: .milliseconds(5)) }
             XCTAssertEqual(server.phase, .draining, "/ready turns 503 at once")
+            // During the grace the listener is open: a new request is told to go elsewhere (503,
+            // Connection: close) rather than reset; liveness still answers 200.
+            let late = try await TestClient.withClient(host: "127.0.0.1", port: port) { client in
+                try await client.post("/embed", headers: [.contentType: "application/json"],
+                                      body: ByteBuffer(string: #"{"inputs": "late"}"#))
+            }
+            XCTAssertEqual(late.status, .serviceUnavailable)
+            XCTAssertEqual(late.headers[.connection], "close")
+            XCTAssertEqual(late.headers[.retryAfter], "1")
+            let live = try await TestClient.withClient(host: "127.0.0.1", port: port) { try await $0.get("/health") }
+            XCTAssertEqual(live.status, .ok)
             model.batcher.resume()
             var out: [Int] = []
             for try await s in requests { out.append(s) }
