@@ -147,6 +147,13 @@ public final class InferenceServer: Sendable {
         metrics.ready(false)
     }
 
+    /// The smallest queue depth when every served model's queue is full (`--max-queue`), else nil.
+    func saturatedQueue() -> Int? {
+        let depths = models.map(\.batcher.queuedTexts)
+        guard let least = depths.min(), least >= options.maxQueue else { return nil }
+        return least
+    }
+
     /// A request came in while draining (it was answered 503).
     func noteDrainArrival() { lastDrainArrival.value = .now }
 

@@ -62,6 +62,9 @@ struct RequestLogMiddleware: RouterMiddleware {
     typealias Context = ServerRequestContext
     let server: InferenceServer
 
+    /// The routes that queue work on a model.
+    static let computeRoutes: Set<String> = ["/v1/embeddings", "/embed", "/predict", "/v1/sentiment", "/v1/classify"]
+
     static let routes: Set<String> = ["/v1/embeddings", "/v1/models", "/embed", "/predict", "/tokenize", "/info",
                                       "/v1/sentiment", "/v1/classify", "/health", "/ready", "/metrics"]
 
@@ -80,6 +83,11 @@ struct RequestLogMiddleware: RouterMiddleware {
                     .response(openAI: path.hasPrefix("/v1/"))
                 refused.headers[.connection] = "close"
                 response = refused
+            } else if request.method == .post, Self.computeRoutes.contains(path), let full = server.saturatedQueue() {
+                // Every model's queue is full: refuse before reading the body, so a flood of requests
+                // the server cannot take costs it as little CPU as possible (the model keeps it).
+                server.metrics.rejected(model: server.models.count == 1 ? server.models[0].name : "all")
+                response = ServerError.overloaded(queue: full, limit: server.options.maxQueue).response(openAI: path.hasPrefix("/v1/"))
             } else {
                 response = try await next(request, context)
             }
