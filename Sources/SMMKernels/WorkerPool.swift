@@ -179,3 +179,8 @@ public enum WorkerPoolError: Error, Sendable, Equatable, CustomStringConvertible
         }
     }
 }
+
+extension WorkerPoolError: LocalizedError {
+    /// Same as `description`, so that `localizedDescription` reads well on every platform.
+    public var errorDescription: String? { description }
+}

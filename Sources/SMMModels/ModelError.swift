@@ -1,4 +1,5 @@
 /// Everything that can go wrong while loading or running a model, with a message a user can act on.
+import Foundation
 public enum ModelError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A tensor the architecture needs is not in the checkpoint.
     case missingTensor(name: String, model: String)
@@ -58,4 +59,9 @@ extension ModelError {
     static func checkFinite(_ values: [Float], _ what: @autoclosure () -> String) throws {
         try values.withUnsafeBufferPointer { try checkFinite($0, what()) }
     }
+}
+
+extension ModelError: LocalizedError {
+    /// Same as `description`, so that `localizedDescription` reads well on every platform.
+    public var errorDescription: String? { description }
 }

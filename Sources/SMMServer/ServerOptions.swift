@@ -153,3 +153,8 @@ public struct ServerOptionsError: Error, CustomStringConvertible, Sendable {
     /// An error with `description`.
     public init(_ description: String) { self.description = description }
 }
+
+extension ServerOptionsError: LocalizedError {
+    /// Same as `description`, so that `localizedDescription` reads well on every platform.
+    public var errorDescription: String? { description }
+}

@@ -1,6 +1,7 @@
 /// The common face of SMM's tokenizers (BERT WordPiece, GPT-2 byte-level BPE).
 ///
 /// Both give the same ids as Hugging Face `tokenizers` for the same vocabulary files.
+import Foundation
 public protocol Tokenizer: Sendable {
     /// Number of entries in the vocabulary (the largest id plus one).
     var vocabularySize: Int { get }
@@ -66,4 +67,9 @@ public enum TokenizerError: Error, Sendable, Equatable, CustomStringConvertible 
         case .invalidInput(let reason): return "cannot tokenize: \(reason)"
         }
     }
+}
+
+extension TokenizerError: LocalizedError {
+    /// Same as `description`, so that `localizedDescription` reads well on every platform.
+    public var errorDescription: String? { description }
 }

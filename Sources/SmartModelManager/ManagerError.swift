@@ -64,3 +64,8 @@ public enum ManagerError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 }
+
+extension ManagerError: LocalizedError {
+    /// Same as `description`, so that `localizedDescription` reads well on every platform.
+    public var errorDescription: String? { description }
+}

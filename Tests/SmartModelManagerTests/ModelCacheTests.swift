@@ -190,9 +190,9 @@ final class SwitchDecisionTests: XCTestCase {
 }
 
 final class BenchmarkHarnessTests: XCTestCase {
-    func testWarmupRunsAreUntimedAndEveryTimedRunIsMeasured() throws {
+    func testWarmupRunsAreUntimedAndEveryTimedRunIsMeasured() {
         var seen: [Int] = []
-        let times = try BenchmarkHarness.time(warmup: 2, runs: 3) { run in
+        let times = BenchmarkHarness.time(warmup: 2, runs: 3) { run in
             seen.append(run)
             if run >= 2 { Thread.sleep(forTimeInterval: 0.005) }
         }
@@ -200,5 +200,14 @@ final class BenchmarkHarnessTests: XCTestCase {
         XCTAssertEqual(times.count, 3)
         for t in times { XCTAssertGreaterThanOrEqual(t, 5) }
         XCTAssertEqual(BenchmarkHarness.milliseconds(.milliseconds(1500)), 1500, accuracy: 1e-9)
+    }
+}
+
+final class ManagerErrorDescriptionTests: XCTestCase {
+    func testLocalizedDescriptionNamesTheValue() {
+        let error = ManagerError.unknownModel(id: "minilm-typo", known: ["all-minilm-l6-v2"])
+        XCTAssertEqual(error.localizedDescription, error.description)
+        XCTAssertTrue(error.localizedDescription.contains("minilm-typo"), error.localizedDescription)
+        XCTAssertTrue(error.localizedDescription.contains("all-minilm-l6-v2"), error.localizedDescription)
     }
 }
