@@ -147,11 +147,11 @@ public struct ClassificationResult: Sendable, Codable, Equatable {
 }
 
 extension SmartModelManager {
+    /// Texts are taken as Hugging Face takes them: an empty or whitespace-only text is a text
+    /// (a BERT model sees `[CLS] [SEP]`). Only an empty list is refused, by the calls that cannot
+    /// answer it without a model (`embed`); the others answer it with an empty list.
     static func validate(_ texts: [String]) throws {
         guard !texts.isEmpty else { throw ManagerError.invalidInput("no texts given") }
-        if let i = texts.firstIndex(where: { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }) {
-            throw ManagerError.invalidInput("text \(i + 1) is empty")
-        }
     }
 
     /// Label prototypes for a zero-shot label set on one loaded model (embedded once, cached while loaded).
@@ -165,10 +165,11 @@ extension SmartModelManager {
     }
 
     /// Sentiment of each text with the model serving `task`: its classifier when it has one,
-    /// else zero-shot by embedding similarity to `labels`.
+    /// else zero-shot by embedding similarity to `labels`. No texts, no results (and no model
+    /// loaded); an empty or blank text is a text.
     public func sentiment(_ texts: [String], task: ModelTask = .sentiment,
                           labels: ZeroShotLabelSet = .marketSentiment) async throws -> [SentimentResult] {
-        try Self.validate(texts)
+        if texts.isEmpty { return [] }
         let target = Float(thresholds.targetConfidence)
         return try await withModel(for: task) { model, context in
             try await self.sentiment(texts, model: model, context: context, labels: labels, target: target)
@@ -220,13 +221,13 @@ extension SmartModelManager {
     }
 
     /// Classifies texts into `labels` by embedding similarity, with the model serving `task`
-    /// (default: zero-shot-classification).
+    /// (default: zero-shot-classification). No texts, no results.
     public func zeroShotClassify(_ texts: [String], labels: ZeroShotLabelSet,
                                  task: ModelTask = .zeroShotClassification) async throws -> [ClassificationResult] {
-        try Self.validate(texts)
         guard labels.labels.count >= 2, labels.labels.allSatisfy({ !$0.descriptions.isEmpty }) else {
             throw ManagerError.invalidInput("zero-shot classification needs at least two labels, each with a description")
         }
+        if texts.isEmpty { return [] }
         return try await withModel(for: task) { model, context in
             let prototypes = try await self.prototypes(context.model, model: model, labels: labels)
             let vectors = try await model.embed(texts)
@@ -239,9 +240,9 @@ extension SmartModelManager {
         }
     }
 
-    /// Classifies texts with the classification head of the model serving `task`.
+    /// Classifies texts with the classification head of the model serving `task`. No texts, no results.
     public func classify(_ texts: [String], task: ModelTask = .classification) async throws -> [ClassificationResult] {
-        try Self.validate(texts)
+        if texts.isEmpty { return [] }
         return try await withModel(for: task) { model, context in
             guard context.method == .classifier else {
                 throw ManagerError.unsupportedTask(model: context.model.id,
@@ -256,6 +257,8 @@ extension SmartModelManager {
     }
 
     /// Sentence embeddings with the model serving `task`.
+    /// - Throws: `ManagerError.invalidInput` for an empty list (the result names a model, and
+    ///   there is none to name); an empty or blank text is a text.
     public func embed(_ texts: [String], task: ModelTask = .embedding) async throws -> EmbeddingResult {
         try Self.validate(texts)
         return try await withModel(for: task) { model, context in

@@ -13,24 +13,22 @@ struct TokenizeCommand: AsyncParsableCommand {
     @OptionGroup var input: TextInputOptions
 
     func run() async throws {
-        let texts = try input.read()
         let tokenizer: any Tokenizer
         switch try await modelOptions.load(task: "embedding") {
         case .encoder(let e): tokenizer = e.tokenizer
         case .decoder(let g): tokenizer = g.tokenizer
         }
-        for text in texts {
-            let encoding = try tokenizer.encode(text)
-            if encoding.wasTruncated { warnTruncated(text, maxLength: encoding.ids.count) }
-            if input.json {
-                printLine(.record([("text", .string(text)), ("ids", .ints(encoding.ids)),
-                                   ("tokens", .strings(encoding.tokens))]))
-            } else {
-                print(text)
-                print("  ids:    \(encoding.ids.map(String.init).joined(separator: " "))")
-                print("  tokens: \(encoding.tokens.joined(separator: " "))")
-            }
-        }
+        var answers = RecordAnswers(input)
+        try await answers.run(compute: { texts in try texts.map { try tokenizer.encode($0) } },
+            json: { text, encoding in
+                if encoding.wasTruncated { warnTruncated(text, maxLength: encoding.ids.count) }
+                return [("text", .string(text)), ("ids", .ints(encoding.ids)), ("tokens", .strings(encoding.tokens))]
+            },
+            plain: { text, encoding in
+                if encoding.wasTruncated { warnTruncated(text, maxLength: encoding.ids.count) }
+                return "\(text)\n  ids:    \(encoding.ids.map(String.init).joined(separator: " "))\n"
+                    + "  tokens: \(encoding.tokens.joined(separator: " "))"
+            })
     }
 }
 
@@ -45,23 +43,24 @@ struct EmbedCommand: AsyncParsableCommand {
     @OptionGroup var input: TextInputOptions
 
     func run() async throws {
-        let texts = try input.read()
         let encoder = try await modelOptions.encoder(task: "embedding")
-        // `embed` truncates as `tokenize` does but does not say so; tokenizing first (cheap next to
-        // the model) finds the texts it cuts.
-        let truncated = try encoder.tokenize(texts).map(\.wasTruncated)
-        for (text, cut) in zip(texts, truncated) where cut {
-            warnTruncated(text, maxLength: encoder.maxLength)
-        }
-        let vectors = try encoder.embed(texts, pooling: pooling, normalize: !noNormalize)
-        for ((text, vector), cut) in zip(zip(texts, vectors), truncated) {
-            if input.json {
-                printLine(.record([("text", .string(text)), ("embedding", .floats(vector)), ("truncated", .bool(cut))]))
-            } else {
-                let head = vector.prefix(6).map { String(format: "%+.4f", $0) }.joined(separator: " ")
-                print("\(text.prefix(60).padding(toLength: 60, withPad: " ", startingAt: 0))  [\(vector.count)] \(head) …")
-            }
-        }
+        let pooling = pooling, normalize = !noNormalize
+        var answers = RecordAnswers(input)
+        try await answers.run(compute: { texts in
+                // `embed` truncates as `tokenize` does but does not say so; tokenizing first (cheap
+                // next to the model) finds the texts it cuts.
+                let truncated = try encoder.tokenize(texts).map(\.wasTruncated)
+                return zip(try encoder.embed(texts, pooling: pooling, normalize: normalize), truncated).map { $0 }
+            },
+            json: { text, answer in
+                if answer.1 { warnTruncated(text, maxLength: encoder.maxLength) }
+                return [("text", .string(text)), ("embedding", .floats(answer.0)), ("truncated", .bool(answer.1))]
+            },
+            plain: { text, answer in
+                if answer.1 { warnTruncated(text, maxLength: encoder.maxLength) }
+                let head = answer.0.prefix(6).map { String(format: "%+.4f", $0) }.joined(separator: " ")
+                return "\(text.prefix(60).padding(toLength: 60, withPad: " ", startingAt: 0))  [\(answer.0.count)] \(head) …"
+            })
     }
 }
 
@@ -74,19 +73,18 @@ struct ClassifyCommand: AsyncParsableCommand {
     @OptionGroup var input: TextInputOptions
 
     func run() async throws {
-        let texts = try input.read()
         let encoder = try await modelOptions.encoder(task: "classification")
-        let results = try encoder.classify(texts)
-        for r in results {
-            if r.truncated { warnTruncated(r.text, maxLength: encoder.maxLength) }
-            if input.json {
-                printLine(.record([("text", .string(r.text)), ("label", .string(r.label)),
-                                   ("score", .double(Double(r.score))), ("logits", .floats(r.logits)),
-                                   ("truncated", .bool(r.truncated))]))
-            } else {
-                print("\(r.label.padding(toLength: 12, withPad: " ", startingAt: 0)) \(String(format: "%.4f", r.score))  \(r.text)")
-            }
-        }
+        var answers = RecordAnswers(input)
+        try await answers.run(compute: { texts in try encoder.classify(texts) },
+            json: { _, r in
+                if r.truncated { warnTruncated(r.text, maxLength: encoder.maxLength) }
+                return [("text", .string(r.text)), ("label", .string(r.label)), ("score", .double(Double(r.score))),
+                        ("logits", .floats(r.logits)), ("truncated", .bool(r.truncated))]
+            },
+            plain: { _, r in
+                if r.truncated { warnTruncated(r.text, maxLength: encoder.maxLength) }
+                return "\(r.label.padding(toLength: 12, withPad: " ", startingAt: 0)) \(String(format: "%.4f", r.score))  \(r.text)"
+            })
     }
 }
 

@@ -231,7 +231,6 @@ struct SentimentCommand: AsyncParsableCommand {
     @Flag(help: "Print the market mood of all the texts at the end (stderr with --json).") var mood = false
 
     func run() async throws {
-        let texts = try input.read()
         let manager = try options.makeManager()
         let selection = try await manager.selectOptimalModel(for: SelectionRequirements(task: .sentiment, priority: priority))
         if let chosen = selection.chosen {
@@ -242,33 +241,43 @@ struct SentimentCommand: AsyncParsableCommand {
                 note("  not \(r.modelID)\(r.dtype.map { " (\($0.rawValue))" } ?? ""): \(r.message)")
             }
         }
-        let results = try await manager.sentiment(texts)
-        if let id = results.first(where: \.truncated)?.model, let info = try? await manager.modelInfo(id) {
-            for r in results where r.truncated { warnTruncated(r.text, maxLength: info.entry.maxTokens) }
-        }
-        if results.contains(where: \.weightsAreRandom) {
-            warn("the model's weights are random: these labels are meaningless")
-        }
-        for r in results {
-            if input.json {
-                printLine(.record([("text", .string(r.text)), ("label", .string(r.label)), ("score", .double(Double(r.score))),
-                                   ("model", .string(r.model)), ("method", .string(r.method.rawValue)),
-                                   ("truncated", .bool(r.truncated))]))
-            } else {
-                print("\(r.label.padding(toLength: 8, withPad: " ", startingAt: 0)) \(String(format: "%.3f", r.score))  \(r.text)")
+        var all: [SentimentResult] = []
+        var maxTokens: [String: Int] = [:]
+        var warnedRandom = false
+        let keepAll = mood
+        let toStderr = input.json || input.jsonl
+        defer {
+            // Also after failed records (the run then ends with exit status 1).
+            if mood && !all.isEmpty {
+                let m = MarketMood(results: all)
+                let line = String(format: "market mood: %@ (%.0f%% positive, %.0f%% negative of %d; confidence %.2f; %@ via %@)",
+                                  m.mood, m.positiveShare * 100, m.negativeShare * 100, m.count, m.confidence, m.model,
+                                  m.method?.rawValue ?? "")
+                if toStderr { note(line) } else { print(line) }
             }
         }
-        if mood {
-            let m = MarketMood(results: results)
-            let line = String(format: "market mood: %@ (%.0f%% positive, %.0f%% negative of %d; confidence %.2f; %@ via %@)",
-                              m.mood, m.positiveShare * 100, m.negativeShare * 100, m.count, m.confidence, m.model,
-                              m.method?.rawValue ?? "")
-            if input.json {
-                note(line)
-            } else {
-                print(line)
-            }
-        }
+        var answers = RecordAnswers(input)
+        try await answers.run(compute: { texts in
+                let results = try await manager.sentiment(texts)
+                for id in Set(results.filter(\.truncated).map(\.model)) where maxTokens[id] == nil {
+                    maxTokens[id] = (try? await manager.modelInfo(id))?.entry.maxTokens
+                }
+                if !warnedRandom, results.contains(where: \.weightsAreRandom) {
+                    warn("the model's weights are random: these labels are meaningless")
+                    warnedRandom = true
+                }
+                if keepAll { all += results }
+                return results
+            },
+            json: { _, r in
+                if r.truncated, let n = maxTokens[r.model] { warnTruncated(r.text, maxLength: n) }
+                return [("text", .string(r.text)), ("label", .string(r.label)), ("score", .double(Double(r.score))),
+                        ("model", .string(r.model)), ("method", .string(r.method.rawValue)), ("truncated", .bool(r.truncated))]
+            },
+            plain: { _, r in
+                if r.truncated, let n = maxTokens[r.model] { warnTruncated(r.text, maxLength: n) }
+                return "\(r.label.padding(toLength: 8, withPad: " ", startingAt: 0)) \(String(format: "%.3f", r.score))  \(r.text)"
+            })
     }
 }
 

@@ -62,12 +62,20 @@ struct TextInputOptions: ParsableArguments {
     @Flag(help: "Print one JSON object per line.")
     var json = false
 
-    @Flag(help: "Read standard input as one JSON object {\"text\": ...} per line.")
+    @Flag(help: """
+        Read standard input as one JSON object {"text": ...} per line and answer each line with one \
+        JSON line, with its 0-based "index"; a line that cannot be answered gets {"index", "error"} \
+        in its place, the rest go on, and the exit status is 1.
+        """)
     var jsonl = false
+
+    @Flag(help: "With --jsonl, stop at the first record that cannot be answered.")
+    var failFast = false
 
     @Argument(help: "Texts to process (default: standard input, one text per line).")
     var texts: [String] = []
 
+    /// Every text at once, stopping at the first that cannot be read (see `InputTexts.read`).
     func read() throws -> [String] { try InputTexts.read(arguments: texts, jsonl: jsonl) }
 }
 

@@ -16,9 +16,17 @@ final class TaskAPITests: XCTestCase {
         let mood = try await manager.marketMood(["good gains", "strong rally", "bad losses"])
         XCTAssertEqual(mood.mood, "bullish")
         XCTAssertEqual(mood.positiveShare, 2.0 / 3.0, accuracy: 1e-9)
+        // No texts, no results; an empty or blank text is a text, as Hugging Face has it.
+        let none = try await manager.sentiment([])
+        XCTAssertEqual(none, [])
+        let blank = try await manager.sentiment(["", "  "])
+        XCTAssertEqual(blank.map(\.text), ["", "  "])
+        XCTAssertEqual(blank.count, 2)
+        let noClasses = try await manager.zeroShotClassify([], labels: .marketSentimentWithNeutral, task: .sentiment)
+        XCTAssertEqual(noClasses.count, 0)
         do {
-            _ = try await manager.sentiment([])
-            XCTFail("empty input")
+            _ = try await manager.embed([])
+            XCTFail("an empty list has no model to name")
         } catch let error as ManagerError {
             XCTAssertEqual(error, .invalidInput("no texts given"))
         }
