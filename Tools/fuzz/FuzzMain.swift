@@ -1,5 +1,6 @@
 // The libFuzzer target for SMM's two file readers: the `.smm` reader (header, tensor table,
-// metadata JSON, tensor decoding, body checksum) and the safetensors header parser.
+// metadata JSON, tensor decoding, body checksum) and the safetensors header parser. With
+// SMM_FUZZ_TARGET=config the same binary fuzzes config.json instead (Tools/fuzz/FuzzConfig.swift).
 //
 // Built by Tools/fuzz.sh together with every source of Sources/SMMFormat into one module
 // (`swiftc -sanitize=fuzzer,address -parse-as-library`), so that internal entry points are
@@ -13,12 +14,19 @@
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func smmFuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    if fuzzingConfig {   // SMM_FUZZ_TARGET=config: Tools/fuzz/FuzzConfig.swift instead
+        fuzzConfig(data, size)
+        return 0
+    }
     let bytes = UnsafeRawBufferPointer(start: data, count: size)
     fuzzSMM(bytes, verify: false)
     fuzzSMM(bytes, verify: true)
     fuzzSafetensors(bytes)
     return 0
 }
+
+/// True when this binary runs Tools/fuzz.sh's `config` target (SMM_FUZZ_TARGET=config).
+private let fuzzingConfig = ProcessInfo.processInfo.environment["SMM_FUZZ_TARGET"] == "config"
 
 private func fuzzSMM(_ bytes: UnsafeRawBufferPointer, verify: Bool) {
     let options = SMMFileReadOptions(verifyStructureChecksums: verify, verifyBody: false)
@@ -63,7 +71,8 @@ import Foundation
 @_cdecl("LLVMFuzzerInitialize")
 public func smmFuzzInitialize(_ argc: UnsafeMutablePointer<CInt>,
                               _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> CInt {
-    guard let dir = ProcessInfo.processInfo.environment["SMM_FUZZ_WRITE_SEEDS"], !dir.isEmpty else { return 0 }
+    guard !fuzzingConfig,   // the config target's seeds are files (Tools/fuzz/seeds/config)
+          let dir = ProcessInfo.processInfo.environment["SMM_FUZZ_WRITE_SEEDS"], !dir.isEmpty else { return 0 }
     do {
         for (name, bytes) in try fuzzSeeds() {
             try Data(bytes).write(to: URL(fileURLWithPath: dir).appendingPathComponent(name))

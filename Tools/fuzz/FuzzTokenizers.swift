@@ -41,9 +41,14 @@ public func smmTokenizerFuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) 
     }
     let first = directory.appendingPathComponent(mode == 2 ? "vocab.txt" : mode == 3 ? "vocab.json" : "tokenizer.json")
     let merges = directory.appendingPathComponent("merges.txt")
+    // An empty file is written as one newline, which every reader takes as it takes an empty file (a
+    // blank line is skipped; a JSON reader sees nothing but whitespace): Foundation's Data(contentsOf:)
+    // leaks a 4 KiB buffer on every file of size 0 on Linux (swift-foundation 6.3.1, readDataFromFile),
+    // which LeakSanitizer reports, after a full leak check per such input (every empty merges.txt).
+    func contents(_ b: [UInt8]) -> Data { b.isEmpty ? Data([0x0A]) : Data(b) }
     do {
-        try Data(body).write(to: first)
-        if mode == 3 { try Data(second).write(to: merges) }
+        try contents(body).write(to: first)
+        if mode == 3 { try contents(second).write(to: merges) }
     } catch { return 0 }
 
     let tokenizer: (any Tokenizer)?
