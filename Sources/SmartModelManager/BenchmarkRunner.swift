@@ -54,7 +54,8 @@ extension SmartModelManager {
         let wasLoaded = cache.contains(key)
         let before = ResidentMemory.bytes()
         let loadStart = ContinuousClock.now
-        let model = try await acquire(key)
+        let lease = try await acquire(key)
+        let model = lease.model
         var loadMs = ms(since: loadStart)
         var delta = max(0, ResidentMemory.bytes() - before)
         if wasLoaded, let cached = cache.cached(key) {
@@ -67,7 +68,7 @@ extension SmartModelManager {
         let samples = LabelledText.quickSentimentSet
         let generationTokens = 8
         let context = RequestContext(task: task, baseTask: task, model: key, method: method, weightsAreRandom: random,
-                                     labels: entry.labels)
+                                     labels: entry.labels, lease: lease)
         let target = Float(thresholds.targetConfidence)
         let measured: (warmup: Double, times: [Double], accuracy: Double?, confidence: Double?)
         do {
@@ -78,10 +79,10 @@ extension SmartModelManager {
                                                 labels: .marketSentiment, target: target)
             }
         } catch {
-            release(key)
+            release(lease)
             throw error
         }
-        release(key)
+        release(lease)
         let summary = LatencySummary(measured.times)
         var notes: [String] = []
         var accuracy = measured.accuracy

@@ -1,6 +1,7 @@
 // The cache's books: what is loaded, how many requests hold each model (leases), what is being
-// loaded (reservations), and which idle model goes first (least recently used). Plain values with
-// no concurrency of their own: `ModelCache` keeps them behind its lock.
+// loaded (reservations), which idle model goes first (least recently used), and the replaced
+// copies (a model whose file changed on disk, kept until the requests holding it finish; its bytes
+// still count). Plain values with no concurrency of their own: `ModelCache` keeps them behind its lock.
 import Foundation
 
 /// One model in the cache, as reported by `cacheStatistics()`.
@@ -17,6 +18,9 @@ public struct CachedModel: Sendable, Codable, Equatable {
     public var uses: Int
     /// How long it took to load, ms.
     public var loadMs: Double
+    /// True for a copy whose file has since been replaced on disk: it serves the requests that
+    /// hold it, then goes; new requests get the new file.
+    public var replaced: Bool = false
 }
 
 /// Cache statistics.
@@ -48,6 +52,10 @@ public struct CacheStatistics: Sendable, Codable, Equatable {
 /// The cache's books.
 struct CacheBook {
     struct Slot {
+        /// Which load this is (unique in the cache): leases and derived data name it.
+        var id: UInt64
+        /// The files it was loaded from, when known.
+        var identity: FileIdentity?
         var model: any LoadedInferenceModel
         var bytes: Int
         var measuredBytes: Int
@@ -61,7 +69,10 @@ struct CacheBook {
     var budget: Int
     private(set) var slots: [ModelKey: Slot] = [:]
     private(set) var reservations: [ModelKey: Int] = [:]
+    /// Replaced copies still in use, by slot id.
+    private(set) var retired: [UInt64: (key: ModelKey, slot: Slot)] = [:]
     private var clock: UInt64 = 0
+    private var nextID: UInt64 = 0
     var hits = 0, misses = 0, evictions = 0, failedLoads = 0
     private(set) var peak = 0
     var useCounts: [ModelKey: Int] = [:]
@@ -69,15 +80,17 @@ struct CacheBook {
 
     init(budget: Int) { self.budget = budget }
 
-    var held: Int { slots.values.reduce(0) { $0 + $1.bytes } }
+    var held: Int { slots.values.reduce(0) { $0 + $1.bytes } + retired.values.reduce(0) { $0 + $1.slot.bytes } }
     var reserved: Int { reservations.values.reduce(0, +) }
     var committed: Int { held + reserved }
 
     func contains(_ key: ModelKey) -> Bool { slots[key] != nil }
     func leases(_ key: ModelKey) -> Int { slots[key]?.leases ?? 0 }
+    func slotID(_ key: ModelKey) -> UInt64? { slots[key]?.id }
+    func identity(_ key: ModelKey) -> FileIdentity? { slots[key]?.identity }
 
-    /// Takes a lease on a loaded model.
-    mutating func lease(_ key: ModelKey) -> (any LoadedInferenceModel)? {
+    /// Takes a lease on a loaded model: the model and the id of its slot.
+    mutating func lease(_ key: ModelKey) -> (model: any LoadedInferenceModel, slot: UInt64)? {
         guard var slot = slots[key] else { return nil }
         clock += 1
         slot.leases += 1
@@ -85,15 +98,40 @@ struct CacheBook {
         slot.uses += 1
         slots[key] = slot
         useCounts[key, default: 0] += 1
-        return slot.model
+        return (slot.model, slot.id)
     }
 
-    /// Returns a lease. True when the model is now idle.
-    mutating func release(_ key: ModelKey) -> Bool {
-        guard var slot = slots[key] else { return false }
+    /// What returning a lease left.
+    enum Released: Equatable {
+        /// The model still has requests.
+        case inUse
+        /// The model is now idle.
+        case idle
+        /// It was a replaced copy and its last request has finished: it is gone (its bytes).
+        case retiredGone(Int)
+    }
+
+    /// Returns a lease on slot `id` of `key`.
+    mutating func release(_ key: ModelKey, slot id: UInt64) -> Released {
+        if var old = retired[id] {
+            old.slot.leases = max(0, old.slot.leases - 1)
+            guard old.slot.leases == 0 else { retired[id] = old; return .inUse }
+            retired[id] = nil
+            evictions += 1
+            return .retiredGone(old.slot.bytes)
+        }
+        guard var slot = slots[key], slot.id == id else { return .inUse }
         slot.leases = max(0, slot.leases - 1)
         slots[key] = slot
-        return slot.leases == 0
+        return slot.leases == 0 ? .idle : .inUse
+    }
+
+    /// Moves an in-use model aside as a replaced copy: it keeps its leases and bytes until they
+    /// return, and `key` is free to be loaded again.
+    mutating func retire(_ key: ModelKey) {
+        guard let slot = slots[key], slot.leases > 0 else { return }
+        slots[key] = nil
+        retired[slot.id] = (key, slot)
     }
 
     func fits(_ bytes: Int) -> Bool { committed + bytes <= budget }
@@ -135,14 +173,17 @@ struct CacheBook {
 
     mutating func unreserve(_ key: ModelKey) { reservations[key] = nil }
 
-    /// Adds a loaded model holding one lease (the loader's).
-    mutating func insert(_ key: ModelKey, model: any LoadedInferenceModel, bytes: Int, measuredBytes: Int, loadMs: Double) {
+    /// Adds a loaded model holding one lease (the loader's). Returns its slot id.
+    mutating func insert(_ key: ModelKey, model: any LoadedInferenceModel, identity: FileIdentity?, bytes: Int,
+                         measuredBytes: Int, loadMs: Double) -> UInt64 {
         clock += 1
-        slots[key] = Slot(model: model, bytes: bytes, measuredBytes: measuredBytes, leases: 1, lastUse: clock, uses: 1,
-                          loadMs: loadMs)
+        nextID += 1
+        slots[key] = Slot(id: nextID, identity: identity, model: model, bytes: bytes, measuredBytes: measuredBytes,
+                          leases: 1, lastUse: clock, uses: 1, loadMs: loadMs)
         useCounts[key, default: 0] += 1
         loadTimes[key] = loadMs
         peak = max(peak, committed)
+        return nextID
     }
 
     /// Idle models, least recently used first.
@@ -151,10 +192,12 @@ struct CacheBook {
     }
 
     var statistics: CacheStatistics {
-        let models = slots.sorted { $0.value.lastUse > $1.value.lastUse }.map { key, slot in
-            CachedModel(key: key, bytes: slot.bytes, measuredBytes: slot.measuredBytes, leases: slot.leases,
-                        uses: slot.uses, loadMs: slot.loadMs)
-        }
+        let current = slots.map { (key: $0.key, slot: $0.value, replaced: false) }
+        let models = (current + retired.values.map { (key: $0.key, slot: $0.slot, replaced: true) })
+            .sorted { $0.slot.lastUse > $1.slot.lastUse }.map { key, slot, replaced in
+                CachedModel(key: key, bytes: slot.bytes, measuredBytes: slot.measuredBytes, leases: slot.leases,
+                            uses: slot.uses, loadMs: slot.loadMs, replaced: replaced)
+            }
         return CacheStatistics(
             hits: hits, misses: misses, evictions: evictions, failedLoads: failedLoads, bytesHeld: held,
             bytesReserved: reserved, peakBytes: peak, budgetBytes: budget,

@@ -16,6 +16,13 @@ public struct RequestContext: Sendable, Equatable {
     public var weightsAreRandom: Bool
     /// The model's classification labels (empty for embedders and generators).
     public var labels: [String]
+    /// The cache's hold on the model (which load of it: data derived from one load is kept with it).
+    var lease: CacheLease?
+
+    public static func == (a: RequestContext, b: RequestContext) -> Bool {
+        a.task == b.task && a.baseTask == b.baseTask && a.model == b.model && a.method == b.method
+            && a.weightsAreRandom == b.weightsAreRandom && a.labels == b.labels && a.lease?.slot == b.lease?.slot
+    }
 }
 
 /// The model assigned to a task.

@@ -1,23 +1,35 @@
 // The memory-budgeted model cache: leases on loaded models, one load per model at a time, the
 // budget (evict idle models least recently used first, wait for models in use, refuse a model
-// that alone is over it), unloading when idle, and data derived from a loaded model (zero-shot
-// label prototypes) that goes when the model goes. The manager decides *what* to load and checks
+// that alone is over it), unloading when idle, models whose file changed on disk (the next request
+// loads the new file; requests in flight finish on the old copy, whose bytes count until they do),
+// and data derived from a loaded model (zero-shot label prototypes) that goes when the model goes. The manager decides *what* to load and checks
 // its per-model limits; this type decides *whether it fits* and does the loading.
 import Foundation
 import Logging
 import Synchronization
 
+/// A request's hold on a loaded model; give it back with `ModelCache.release`.
+struct CacheLease: Sendable {
+    var key: ModelKey
+    var model: any LoadedInferenceModel
+    /// Which load of `key` it holds.
+    var slot: UInt64
+}
+
 /// The model cache. Thread-safe: its books sit behind one lock that is never held across a suspension.
 final class ModelCache: Sendable {
     private struct State {
         var book: CacheBook
-        var loading: [ModelKey: Task<any LoadedInferenceModel, any Error>] = [:]
+        var loading: [ModelKey: Task<CacheLease, any Error>] = [:]
         var waiters: [CheckedContinuation<Void, Never>] = []
         /// Bumped whenever room may have appeared, so a request that found the cache full and is about
         /// to wait can tell it missed a wake-up.
         var generation: UInt64 = 0
         var failedLoads: [ModelKey: String] = [:]
-        var derived: [ModelKey: [String: [[[Float]]]]] = [:]
+        /// The files a failed load was tried on: a failure is forgotten when they change.
+        var failedIdentities: [ModelKey: FileIdentity] = [:]
+        /// Per model, data derived from one load of it (the slot id).
+        var derived: [ModelKey: (slot: UInt64, values: [String: [[[Float]]]])] = [:]
     }
 
     private let state: Mutex<State>
@@ -50,12 +62,16 @@ final class ModelCache: Sendable {
 
     // MARK: - Leases
 
-    /// A lease on `key` if it is loaded (a hit), else nil.
-    func lease(_ key: ModelKey) -> (any LoadedInferenceModel)? {
+    /// A lease on `key` if it is loaded from the files `identity` names (a hit), else nil. A copy
+    /// loaded from other files (replaced on disk since) is dropped, or kept for the requests that
+    /// hold it, and nil sends the caller to `acquire`. A nil `identity` (files unknown or gone)
+    /// takes whatever copy is loaded.
+    func lease(_ key: ModelKey, identity: FileIdentity? = nil) -> CacheLease? {
         state.withLock { s in
-            guard let model = s.book.lease(key) else { return nil }
+            forgetStaleLocked(&s, key, identity: identity)
+            guard let (model, slot) = s.book.lease(key) else { return nil }
             s.book.hits += 1
-            return model
+            return CacheLease(key: key, model: model, slot: slot)
         }
     }
 
@@ -63,21 +79,22 @@ final class ModelCache: Sendable {
     /// exceeds the budget: evicts idle models, least recently used first; waits while the room is
     /// held by models in use; throws `exceedsBudget` (naming `budgetName`) when the model alone is
     /// over the budget and `loadFailed` when the load throws. Requests for a model being loaded
-    /// wait for that one load.
-    func acquire(_ key: ModelKey, bytes: Int, budgetName: String,
-                 load: @escaping @Sendable () async throws -> any LoadedInferenceModel) async throws -> any LoadedInferenceModel {
+    /// wait for that one load. `identity` is as for `lease`, and is recorded with the new copy.
+    func acquire(_ key: ModelKey, identity: FileIdentity? = nil, bytes: Int, budgetName: String,
+                 load: @escaping @Sendable () async throws -> any LoadedInferenceModel) async throws -> CacheLease {
         enum Step {
-            case leased(any LoadedInferenceModel)
-            case join(Task<any LoadedInferenceModel, any Error>)
+            case leased(CacheLease)
+            case join(Task<CacheLease, any Error>)
             case wait(generation: UInt64, committed: Int, budget: Int)
-            case load(Task<any LoadedInferenceModel, any Error>)
+            case load(Task<CacheLease, any Error>)
             case tooBig(budget: Int)
         }
         while true {
             let step: Step = state.withLock { s in
-                if let model = s.book.lease(key) {
+                forgetStaleLocked(&s, key, identity: identity)
+                if let (model, slot) = s.book.lease(key) {
                     s.book.hits += 1
-                    return .leased(model)
+                    return .leased(CacheLease(key: key, model: model, slot: slot))
                 }
                 if let pending = s.loading[key] { return .join(pending) }
                 if bytes > s.book.budget { return .tooBig(budget: s.book.budget) }
@@ -89,24 +106,24 @@ final class ModelCache: Sendable {
                 }
                 s.book.reserve(key, bytes: bytes)
                 s.book.misses += 1
-                let task = Task.detached { [self] () async throws -> any LoadedInferenceModel in
+                let task = Task.detached { [self] () async throws -> CacheLease in
                     let start = ContinuousClock.now
                     let before = ResidentMemory.bytes()
                     do {
                         let model = try await load()
                         let measured = max(model.memoryBytes, max(0, ResidentMemory.bytes() - before))
-                        return self.loadSucceeded(key, model: model, bytes: bytes, measured: measured,
+                        return self.loadSucceeded(key, model: model, identity: identity, bytes: bytes, measured: measured,
                                                   loadMs: BenchmarkHarness.milliseconds(since: start))
                     } catch {
-                        throw self.loadFailed(key, error: error)
+                        throw self.loadFailed(key, identity: identity, error: error)
                     }
                 }
                 s.loading[key] = task
                 return .load(task)
             }
             switch step {
-            case .leased(let model):
-                return model
+            case .leased(let lease):
+                return lease
             case .join(let pending):
                 do { _ = try await pending.value } catch {
                     throw ManagerError.loadFailed(model: key.id, reason: failedLoads[key] ?? "\(error)")
@@ -131,11 +148,18 @@ final class ModelCache: Sendable {
         }
     }
 
-    /// Returns a lease; the model goes when idle if the cache unloads idle models or it was cleared while in use.
-    func release(_ key: ModelKey) {
+    /// Returns a lease; the model goes when idle if the cache unloads idle models or it was cleared
+    /// while in use, and a replaced copy goes with its last request.
+    func release(_ lease: CacheLease) {
+        let key = lease.key
         let waiters = state.withLock { s in
-            if s.book.release(key), unloadWhenIdle || s.book.shouldEvictWhenIdle(key) {
+            switch s.book.release(key, slot: lease.slot) {
+            case .idle where unloadWhenIdle || s.book.shouldEvictWhenIdle(key):
                 evictLocked(&s, key, reason: unloadWhenIdle ? "MODEL_CACHE_ENABLED=false: unloaded when idle" : "cleared")
+            case .retiredGone(let bytes):
+                logger.debug("dropped the replaced copy of \(key) (\(ByteFormat.string(bytes))): its last request finished")
+            case .idle, .inUse:
+                break
             }
             return takeWaiters(&s)
         }
@@ -177,34 +201,65 @@ final class ModelCache: Sendable {
 
     // MARK: - Data derived from a loaded model
 
-    /// What was stored for `key` under `name` while it stayed loaded.
-    func derived(_ key: ModelKey, _ name: String) -> [[[Float]]]? { state.withLock { $0.derived[key]?[name] } }
-
-    /// Keeps `value` with `key` until it is evicted (nothing is kept for a model that is not loaded).
-    func storeDerived(_ key: ModelKey, _ name: String, _ value: [[[Float]]]) {
+    /// What was stored under `name` for the load of the model that `lease` holds.
+    func derived(_ lease: CacheLease, _ name: String) -> [[[Float]]]? {
         state.withLock { s in
-            if s.book.contains(key) { s.derived[key, default: [:]][name] = value }
+            guard let d = s.derived[lease.key], d.slot == lease.slot else { return nil }
+            return d.values[name]
+        }
+    }
+
+    /// Keeps `value` with the load `lease` holds until it is evicted or replaced (nothing is kept
+    /// for a copy that is no longer the current one).
+    func storeDerived(_ lease: CacheLease, _ name: String, _ value: [[[Float]]]) {
+        state.withLock { s in
+            guard s.book.slotID(lease.key) == lease.slot else { return }
+            if s.derived[lease.key]?.slot != lease.slot { s.derived[lease.key] = (lease.slot, [:]) }
+            s.derived[lease.key]?.values[name] = value
         }
     }
 
     // MARK: - Internals
 
-    private func loadSucceeded(_ key: ModelKey, model: any LoadedInferenceModel, bytes: Int, measured: Int,
-                               loadMs: Double) -> any LoadedInferenceModel {
-        let (held, budget, waiters) = state.withLock { s in
+    /// A copy of `key` loaded from files other than `identity` is dropped when idle, else set aside
+    /// for the requests that hold it; a failed load on other files is forgotten.
+    private func forgetStaleLocked(_ s: inout State, _ key: ModelKey, identity: FileIdentity?) {
+        guard let identity else { return }
+        if let failed = s.failedIdentities[key], failed != identity {
+            s.failedLoads[key] = nil
+            s.failedIdentities[key] = nil
+        }
+        guard let loaded = s.book.identity(key), loaded != identity else { return }
+        let inUse = s.book.leases(key)
+        if inUse == 0 {
+            evictLocked(&s, key, reason: "its file changed on disk")
+        } else {
+            s.book.retire(key)
+            s.derived[key] = nil
+            s.generation &+= 1
+            let reason = "its file changed on disk; the old copy serves its \(inUse) request(s) in flight"
+            logger.debug("replacing \(key): \(reason)")
+            hub.emit(.modelEvicted(model: key, reason: reason))
+        }
+    }
+
+    private func loadSucceeded(_ key: ModelKey, model: any LoadedInferenceModel, identity: FileIdentity?, bytes: Int,
+                               measured: Int, loadMs: Double) -> CacheLease {
+        let (slot, held, budget, waiters) = state.withLock { s in
             s.loading[key] = nil
             s.book.unreserve(key)
-            s.book.insert(key, model: model, bytes: bytes, measuredBytes: measured, loadMs: loadMs)
-            return (s.book.held, s.book.budget, takeWaiters(&s))
+            let slot = s.book.insert(key, model: model, identity: identity, bytes: bytes, measuredBytes: measured,
+                                     loadMs: loadMs)
+            return (slot, s.book.held, s.book.budget, takeWaiters(&s))
         }
         logger.debug(.init(stringLiteral: "loaded \(key) in \(String(format: "%.1f", loadMs)) ms; charged \(ByteFormat.string(bytes)), "
             + "measured \(ByteFormat.string(measured)); cache \(ByteFormat.string(held)) of \(ByteFormat.string(budget))"))
         hub.emit(.modelLoaded(model: key, loadMs: loadMs))
         for waiter in waiters { waiter.resume() }
-        return model
+        return CacheLease(key: key, model: model, slot: slot)
     }
 
-    private func loadFailed(_ key: ModelKey, error: any Error) -> ManagerError {
+    private func loadFailed(_ key: ModelKey, identity: FileIdentity?, error: any Error) -> ManagerError {
         let reason: String
         if case ManagerError.loadFailed(_, let r) = error { reason = r } else { reason = "\(error)" }
         let waiters = state.withLock { s in
@@ -212,6 +267,7 @@ final class ModelCache: Sendable {
             s.book.unreserve(key)
             s.book.failedLoads += 1
             s.failedLoads[key] = reason
+            s.failedIdentities[key] = identity
             return takeWaiters(&s)
         }
         logger.warning("could not load \(key): \(reason)")

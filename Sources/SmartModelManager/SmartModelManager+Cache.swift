@@ -9,9 +9,12 @@ extension SmartModelManager {
 
     /// Takes a lease on `key`, loading it if needed. Never exceeds the budget: evicts idle models
     /// (least recently used first), waits for models in use to become idle, and throws
-    /// `exceedsBudget` when the model alone is over a limit.
-    func acquire(_ key: ModelKey) async throws -> any LoadedInferenceModel {
-        if let model = cache.lease(key) { return model }
+    /// `exceedsBudget` when the model alone is over a limit. A model whose file changed on disk
+    /// since it was loaded is loaded again from the new file (requests in flight keep the old copy).
+    func acquire(_ key: ModelKey) async throws -> CacheLease {
+        let location = availability[key.id]?.location
+        let identity = location.flatMap(FileIdentity.of)
+        if let lease = cache.lease(key, identity: identity) { return lease }
         let entry = try catalog.require(key.id)
         guard let avail = availability[entry.id], avail.isAvailable else {
             let reason = (availability[entry.id] ?? ModelAvailability.check(entry, modelsDirectory: configuration.modelsDirectory))
@@ -26,13 +29,16 @@ extension SmartModelManager {
             throw ManagerError.exceedsBudget(model: key.description, bytes: bytes, budget: limit, variable: "MAX_MEMORY_USAGE")
         }
         let backend = self.backend
-        let location = avail.location
-        return try await cache.acquire(key, bytes: bytes, budgetName: budgetName) {
-            try await backend.load(entry, dtype: key.dtype, location: location)
+        let path = avail.location
+        return try await cache.acquire(key, identity: identity, bytes: bytes, budgetName: budgetName) {
+            guard FileManager.default.fileExists(atPath: path.path) else {
+                throw ManagerError.loadFailed(model: entry.id, reason: "file missing: \(path.path) was removed after the catalog was read")
+            }
+            return try await backend.load(entry, dtype: key.dtype, location: path)
         }
     }
 
-    func release(_ key: ModelKey) { cache.release(key) }
+    func release(_ lease: CacheLease) { cache.release(lease) }
 
     /// Unloads every idle model; models in use go when their requests finish. Returns how many went now.
     @discardableResult

@@ -10,6 +10,7 @@ extension SmartModelManager {
         var key: ModelKey
         var model: any LoadedInferenceModel
         var context: RequestContext
+        var cache: CacheLease
     }
 
     /// Runs `body` with the model serving `task`, holding it for the whole call (it is neither evicted
@@ -36,13 +37,13 @@ extension SmartModelManager {
             let state = try await state(for: task)
             let key = state.active
             do {
-                let model = try await acquire(key)
+                let cached = try await acquire(key)
                 // A switch while loading does not matter: the request runs on what it leased.
                 let entry = catalog.entry(key.id)
                 let context = RequestContext(task: task, baseTask: resolve(task).base, model: key, method: state.method,
                                              weightsAreRandom: availability[key.id]?.weightsAreRandom ?? false,
-                                             labels: entry?.labels ?? [])
-                return Lease(key: key, model: model, context: context)
+                                             labels: entry?.labels ?? [], lease: cached)
+                return Lease(key: key, model: cached.model, context: context, cache: cached)
             } catch let error as ManagerError {
                 guard case .loadFailed(_, let reason) = error else { throw error }
                 attempts += 1
@@ -76,7 +77,7 @@ extension SmartModelManager {
     }
 
     func finishRequest(_ lease: Lease, ms: Double, success: Bool) {
-        release(lease.key)
+        release(lease.cache)
         let task = lease.context.task
         monitor.record(task: task, model: lease.key, ms: ms, success: success)
         guard success, var state = tasks[task], state.active == lease.key else { return }

@@ -165,8 +165,7 @@ extension SmartModelManager {
             throw ManagerError.modelUnavailable(id: entry.id, reason: "the backend loads none of its dtypes")
         }
         let key = ModelKey(entry.id, chosenDType)
-        _ = try await acquire(key)
-        release(key)
+        release(try await acquire(key))
         if var state = tasks[task] {
             state.selection = state.selection ?? (try? recommend(requirements(for: task)))
             tasks[task] = state

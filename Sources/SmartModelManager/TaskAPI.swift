@@ -155,12 +155,12 @@ extension SmartModelManager {
     }
 
     /// Label prototypes for a zero-shot label set on one loaded model (embedded once, cached while loaded).
-    func prototypes(_ key: ModelKey, model: any LoadedInferenceModel, labels: ZeroShotLabelSet) async throws -> [[[Float]]] {
+    func prototypes(_ context: RequestContext, model: any LoadedInferenceModel, labels: ZeroShotLabelSet) async throws -> [[[Float]]] {
         let name = "zero-shot prototypes|" + labels.cacheKey
-        if let cached = cache.derived(key, name) { return cached }
+        if let lease = context.lease, let cached = cache.derived(lease, name) { return cached }
         var groups: [[[Float]]] = []
         for label in labels.labels { groups.append(try await model.embed(label.descriptions)) }
-        cache.storeDerived(key, name, groups)
+        if let lease = context.lease { cache.storeDerived(lease, name, groups) }
         return groups
     }
 
@@ -192,7 +192,7 @@ extension SmartModelManager {
                 return result(text, Self.sentimentLabel(out.label), out.score, scores, out.truncated)
             }
         case .zeroShotEmbedding:
-            let prototypes = try await self.prototypes(context.model, model: model, labels: labels)
+            let prototypes = try await self.prototypes(context, model: model, labels: labels)
             let vectors = try await model.embed(texts)
             let scored = ZeroShotScorer.score(texts: vectors, prototypes: prototypes, labels: labels)
             let truncated = try await model.truncation(texts)
@@ -229,7 +229,7 @@ extension SmartModelManager {
         }
         if texts.isEmpty { return [] }
         return try await withModel(for: task) { model, context in
-            let prototypes = try await self.prototypes(context.model, model: model, labels: labels)
+            let prototypes = try await self.prototypes(context, model: model, labels: labels)
             let vectors = try await model.embed(texts)
             return zip(texts, ZeroShotScorer.score(texts: vectors, prototypes: prototypes, labels: labels)).map { text, scores in
                 let best = scores.max { $0.score < $1.score } ?? LabelScore(label: "unknown", score: 0)

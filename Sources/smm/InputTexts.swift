@@ -172,23 +172,48 @@ struct RecordReader {
     /// - Throws: without `jsonl`, `CLIError` for invalid UTF-8 (with the offset of the first bad
     ///   byte in the whole input) or a text over `InputTexts.maxTextBytes`; read errors.
     mutating func next() throws -> (Int, InputRecord)? {
-        while true {
-            while readyIndex < ready.count {
+        try nextBatch(max: 1).first
+    }
+
+    /// Up to `max` records: those already read, else what the next read brings (so a pipe that
+    /// delivers one line at a time is answered line by line); empty only at the end of the input.
+    /// - Throws: as `next()`.
+    mutating func nextBatch(max: Int) throws -> [(Int, InputRecord)] {
+        var batch: [(Int, InputRecord)] = []
+        while batch.count < max {
+            if readyIndex < ready.count {
                 let line = ready[readyIndex]
                 readyIndex += 1
                 guard let record = try InputTexts.record(line, jsonl: jsonl) else { continue }
-                defer { index += 1 }
-                return (index, record)
+                batch.append((index, record))
+                index += 1
+                continue
             }
-            if atEnd { return nil }
+            if atEnd || !batch.isEmpty { break }
             ready = []
             readyIndex = 0
-            if let chunk = try handle.read(upToCount: 1 << 16), !chunk.isEmpty {
+            if let chunk = try Self.readSome(handle), !chunk.isEmpty {
                 ready = lines.append(chunk)
             } else {
                 atEnd = true
                 if let last = lines.finish() { ready = [last] }
             }
+        }
+        return batch
+    }
+}
+
+extension RecordReader {
+    /// What one read(2) of `handle` brings, up to 64 KiB: on a pipe, what has arrived (blocking only
+    /// until something has), unlike `FileHandle.read(upToCount:)`, which waits for the whole count.
+    /// Nil at the end of the input.
+    static func readSome(_ handle: FileHandle) throws -> Data? {
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(handle.fileDescriptor, $0.baseAddress, $0.count) }
+            if n > 0 { return Data(buffer[0..<n]) }
+            if n == 0 { return nil }
+            guard errno == EINTR else { throw CLIError("cannot read standard input: \(String(cString: strerror(errno)))") }
         }
     }
 }

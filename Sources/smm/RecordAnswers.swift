@@ -1,6 +1,7 @@
 // How a batch command (`tokenize`, `embed`, `classify`, `sentiment`) answers its records: it reads
-// them (arguments, or standard input as it arrives), computes them in chunks, and prints one
-// answer per record in input order.
+// them (arguments, or standard input as it arrives), computes them in chunks (up to `chunkSize`
+// records, or what has arrived so far on a pipe), and prints one answer per record in input order,
+// flushed after each chunk.
 //
 // With --jsonl every input line gets exactly one output line: its answer as a JSON object with its
 // 0-based "index", or `{"index": i, "error": "..."}` when the line could not be read or its text
@@ -36,21 +37,15 @@ struct RecordAnswers {
     mutating func run<Answer>(compute: ([String]) async throws -> [Answer],
                               json: (String, Answer) -> [(String, JSONValue)],
                               plain: (String, Answer) -> String) async throws {
-        var chunk: [(Int, InputRecord)] = []
         if !input.texts.isEmpty {
             let texts = try InputTexts.read(arguments: input.texts, jsonl: input.jsonl)
-            chunk = texts.enumerated().map { ($0.offset, .text($0.element)) }
+            let chunk = texts.enumerated().map { ($0.offset, InputRecord.text($0.element)) }
             try await answer(chunk, compute: compute, json: json, plain: plain)
         } else {
             var reader = RecordReader(handle: FileHandle.standardInput, jsonl: input.jsonl)
-            while let record = try reader.next() {
-                chunk.append(record)
-                if chunk.count == Self.chunkSize {
-                    try await answer(chunk, compute: compute, json: json, plain: plain)
-                    chunk.removeAll(keepingCapacity: true)
-                }
+            while case let chunk = try reader.nextBatch(max: Self.chunkSize), !chunk.isEmpty {
+                try await answer(chunk, compute: compute, json: json, plain: plain)
             }
-            if !chunk.isEmpty { try await answer(chunk, compute: compute, json: json, plain: plain) }
             if total == 0 { _ = try InputTexts.nonEmpty([]) }
         }
         if failed > 0 {
@@ -95,6 +90,8 @@ struct RecordAnswers {
                 printLine(.record([("index", .int(index)), ("error", .string("\(error)"))]))
             }
         }
+        // A pipeline reading our output sees each chunk's answers as soon as they exist.
+        fflush(nil)  // every output stream: stdout is a C global that Swift 6 will not name here
     }
 
     /// The answers for `texts`: all at once, or when that throws and `oneByOneOnError`, each

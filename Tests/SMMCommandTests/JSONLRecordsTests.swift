@@ -161,15 +161,20 @@ struct SMMRun {
     var stderr: String
 }
 
-/// Runs `smm arguments` with `stdin` as its standard input.
-func runSMM(_ arguments: [String], stdin: Data) throws -> SMMRun {
+/// The `smm` binary built beside this test bundle.
+func smmBinary() throws -> URL {
     let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("smm")
     let candidates = [binary] + Bundle.allBundles.map { $0.bundleURL.deletingLastPathComponent().appendingPathComponent("smm") }
     guard let smm = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
         throw CLIError("the smm binary is not beside the test bundle (\(binary.path)); build with --build-tests")
     }
+    return smm
+}
+
+/// Runs `smm arguments` with `stdin` as its standard input.
+func runSMM(_ arguments: [String], stdin: Data) throws -> SMMRun {
     let process = Process()
-    process.executableURL = smm
+    process.executableURL = try smmBinary()
     process.arguments = arguments
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smm-run-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

@@ -127,9 +127,9 @@ final class CacheTests: XCTestCase {
     func testBookNeverPicksALeasedVictim() {
         var book = CacheBook(budget: 300)
         let model = FakeModel(id: "x", kind: .embedder, delay: .zero, counters: FakeCounters(), gate: nil, salt: 0)
-        book.insert(ModelKey("a"), model: model, bytes: 100, measuredBytes: 0, loadMs: 1)  // leased (loader's lease)
-        book.insert(ModelKey("b"), model: model, bytes: 100, measuredBytes: 0, loadMs: 1)
-        _ = book.release(ModelKey("b"))
+        _ = book.insert(ModelKey("a"), model: model, identity: nil, bytes: 100, measuredBytes: 0, loadMs: 1)  // leased (loader's lease)
+        let b = book.insert(ModelKey("b"), model: model, identity: nil, bytes: 100, measuredBytes: 0, loadMs: 1)
+        XCTAssertEqual(book.release(ModelKey("b"), slot: b), .idle)
         XCTAssertEqual(book.victims(toFit: 150), [ModelKey("b")])
         XCTAssertNil(book.victims(toFit: 250), "a is leased: evicting b alone does not make room")
         XCTAssertNil(book.evict(ModelKey("a")))

@@ -36,11 +36,9 @@ final class ModelCacheTests: XCTestCase {
         let counter = LoadCounter()
         let a = ModelKey("a"), b = ModelKey("b"), c = ModelKey("c")
         for key in [a, b] {
-            _ = try await cache.acquire(key, bytes: 40, budgetName: "B", load: counter.loader(key))
-            cache.release(key)
+            cache.release(try await cache.acquire(key, bytes: 40, budgetName: "B", load: counter.loader(key)))
         }
-        _ = cache.lease(a)          // a is now the most recently used
-        cache.release(a)
+        cache.release(try XCTUnwrap(cache.lease(a)))          // a is now the most recently used
         _ = try await cache.acquire(c, bytes: 40, budgetName: "B", load: counter.loader(c))
         XCTAssertTrue(cache.contains(a))
         XCTAssertFalse(cache.contains(b), "b was the least recently used")
@@ -71,12 +69,12 @@ final class ModelCacheTests: XCTestCase {
         let cache = makeCache(budget: 100)
         let counter = LoadCounter()
         let a = ModelKey("a"), b = ModelKey("b")
-        _ = try await cache.acquire(a, bytes: 60, budgetName: "B", load: counter.loader(a))   // held
+        let held = try await cache.acquire(a, bytes: 60, budgetName: "B", load: counter.loader(a))
         let waiting = Task { try await cache.acquire(b, bytes: 60, budgetName: "B", load: counter.loader(b)) }
         try await Task.sleep(for: .milliseconds(50))
         XCTAssertEqual(counter.count(b), 0, "b must wait: a is in use and the two do not fit")
         XCTAssertTrue(cache.contains(a))
-        cache.release(a)
+        cache.release(held)
         _ = try await waiting.value
         XCTAssertEqual(counter.count(b), 1)
         XCTAssertFalse(cache.contains(a), "a was evicted once idle")
@@ -118,26 +116,77 @@ final class ModelCacheTests: XCTestCase {
     func testUnloadWhenIdleAndDerivedDataGoWithTheModel() async throws {
         let cache = makeCache(budget: 100, unloadWhenIdle: true)
         let a = ModelKey("a")
-        _ = try await cache.acquire(a, bytes: 10, budgetName: "B", load: LoadCounter().loader(a))
-        cache.storeDerived(a, "p", [[[1, 2]]])
-        XCTAssertEqual(cache.derived(a, "p"), [[[1, 2]]])
-        cache.release(a)
+        let lease = try await cache.acquire(a, bytes: 10, budgetName: "B", load: LoadCounter().loader(a))
+        cache.storeDerived(lease, "p", [[[1, 2]]])
+        XCTAssertEqual(cache.derived(lease, "p"), [[[1, 2]]])
+        cache.release(lease)
         XCTAssertFalse(cache.contains(a))
-        XCTAssertNil(cache.derived(a, "p"))
-        cache.storeDerived(a, "p", [[[3]]])
-        XCTAssertNil(cache.derived(a, "p"), "nothing is kept for a model that is not loaded")
+        XCTAssertNil(cache.derived(lease, "p"))
+        cache.storeDerived(lease, "p", [[[3]]])
+        XCTAssertNil(cache.derived(lease, "p"), "nothing is kept for a model that is not loaded")
     }
 
     func testClearMarksModelsInUse() async throws {
         let cache = makeCache(budget: 100)
         let a = ModelKey("a"), b = ModelKey("b")
-        _ = try await cache.acquire(a, bytes: 10, budgetName: "B", load: LoadCounter().loader(a))
-        _ = try await cache.acquire(b, bytes: 10, budgetName: "B", load: LoadCounter().loader(b))
-        cache.release(b)
+        let leaseA = try await cache.acquire(a, bytes: 10, budgetName: "B", load: LoadCounter().loader(a))
+        cache.release(try await cache.acquire(b, bytes: 10, budgetName: "B", load: LoadCounter().loader(b)))
         XCTAssertEqual(cache.clear(), 1)
         XCTAssertTrue(cache.contains(a))
-        cache.release(a)
+        cache.release(leaseA)
         XCTAssertFalse(cache.contains(a), "a went when its request finished")
+    }
+}
+
+extension ModelCacheTests {
+    private func identity(inode: UInt64) -> FileIdentity {
+        FileIdentity(stamps: [.init(name: "m.smm", device: 1, inode: inode, bytes: 10, modifiedNs: 5)])
+    }
+
+    /// A model whose file changed: the next request loads the new file while the request holding
+    /// the old copy finishes on it; the old copy's bytes count until then, and go with its lease.
+    func testReplacedFileIsLoadedAgainWhileTheOldCopyServesItsRequest() async throws {
+        let cache = makeCache(budget: 100)
+        let counter = LoadCounter()
+        let a = ModelKey("a")
+        let v1 = identity(inode: 1), v2 = identity(inode: 2)
+        let old = try await cache.acquire(a, identity: v1, bytes: 40, budgetName: "B", load: counter.loader(a))
+        cache.storeDerived(old, "p", [[[1]]])
+        XCTAssertNotNil(cache.lease(a, identity: v1).map(cache.release), "same files: a hit")
+        XCTAssertNil(cache.lease(a, identity: v2), "the files changed: not a hit")
+        let new = try await cache.acquire(a, identity: v2, bytes: 40, budgetName: "B", load: counter.loader(a))
+        XCTAssertEqual(counter.count(a), 2)
+        XCTAssertNotEqual(new.slot, old.slot)
+        XCTAssertNil(cache.derived(new, "p"), "data derived from the old copy is not used with the new one")
+        var stats = cache.statistics
+        XCTAssertEqual(stats.bytesHeld, 80, "the old copy still counts while its request runs")
+        XCTAssertEqual(stats.models.map(\.replaced).sorted { !$0 && $1 }, [false, true])
+        cache.release(old)
+        stats = cache.statistics
+        XCTAssertEqual(stats.bytesHeld, 40)
+        XCTAssertEqual(stats.models.map(\.replaced), [false])
+        XCTAssertEqual(stats.models.first?.leases, 1, "the new copy keeps its own lease")
+        cache.release(new)
+        XCTAssertNotNil(cache.lease(a, identity: nil), "unknown files (e.g. deleted): the loaded copy serves")
+        XCTAssertLessThanOrEqual(cache.statistics.peakBytes, 100)
+    }
+
+    /// An idle copy of a changed file is dropped at once; a failure on the old files is forgotten
+    /// when the files change, so a fixed file is tried again.
+    func testIdleStaleCopyIsDroppedAndFailuresOnOldFilesAreForgotten() async throws {
+        let cache = makeCache(budget: 100)
+        let counter = LoadCounter()
+        let a = ModelKey("a"), b = ModelKey("b")
+        cache.release(try await cache.acquire(a, identity: identity(inode: 1), bytes: 40, budgetName: "B", load: counter.loader(a)))
+        XCTAssertNil(cache.lease(a, identity: identity(inode: 2)))
+        XCTAssertFalse(cache.contains(a))
+        XCTAssertEqual(cache.statistics.evictions, 1)
+        _ = try? await cache.acquire(b, identity: identity(inode: 7), bytes: 10, budgetName: "B", load: counter.loader(b, fail: true))
+        XCTAssertEqual(cache.failedLoads[b], "boom")
+        XCTAssertNil(cache.lease(b, identity: identity(inode: 7)))
+        XCTAssertEqual(cache.failedLoads[b], "boom", "same files: the failure stands")
+        XCTAssertNil(cache.lease(b, identity: identity(inode: 8)))
+        XCTAssertNil(cache.failedLoads[b], "new files: tried again")
     }
 }
 
