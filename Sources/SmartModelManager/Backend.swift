@@ -108,7 +108,7 @@ public struct EngineBackend: InferenceBackend {
     public init() {}
 
     /// Loads the directory or `.smm` file at `location` (quantized to int8 at load when `dtype` is
-    /// int8) and reports as its memory the larger of the catalog's figure and the resident-memory growth.
+    /// int8; a `.smm` file's body checksum verified) and reports as its memory the larger of the catalog's figure and the resident-memory growth.
     /// - Throws: `ManagerError.modelUnavailable` for a dtype not offered here, `.loadFailed` when loading fails.
     public func load(_ entry: CatalogEntry, dtype: ModelDType, location: URL) async throws -> any LoadedInferenceModel {
         guard supportedDTypes.contains(dtype) else {
@@ -117,7 +117,8 @@ public struct EngineBackend: InferenceBackend {
         let before = ResidentMemory.bytes()
         let loaded: LoadedModel
         do {
-            loaded = try Self.loadEngineModel(at: location, dtype: dtype == .int8 ? .int8 : nil)
+            // A long-running manager checks the whole file once: corruption is a failed load.
+            loaded = try Self.loadEngineModel(at: location, dtype: dtype == .int8 ? .int8 : nil, verifyBody: true)
         } catch {
             throw ManagerError.loadFailed(model: entry.id, reason: "\(error)")
         }
