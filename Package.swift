@@ -62,7 +62,7 @@ let package = Package(
         .testTarget(name: "SMMJSONTests", dependencies: ["SMMJSON"]),
         .testTarget(name: "SMMFormatTests", dependencies: ["SMMFormat"]),
         .testTarget(name: "SMMModelsTests", dependencies: ["SMMModels", "SMMFormat", "SMMKernels", "SMMTokenizers"]),
-        .testTarget(name: "SmartModelManagerTests", dependencies: ["SmartModelManager", "SMMModels"]),
+        .testTarget(name: "SmartModelManagerTests", dependencies: ["SmartModelManager", "SMMModels", "SMMKernels"]),
         // The `smm` CLI's own logic (input splitting, option checks, generate's stop reporting),
         // through `@testable import smm`.
         .testTarget(name: "SMMCommandTests", dependencies: ["smm", "SMMModels", "SmartModelManager"]),

@@ -22,7 +22,7 @@ public final class WorkerPool: @unchecked Sendable {
         return WorkerPool(threadCount: count)
     }()
 
-    private static let sharedState = Mutex<(requested: Int?, started: Bool)>((nil, false))
+    private static let sharedState = Locked<(requested: Int?, started: Bool)>((nil, false))
 
     /// The largest thread count a pool accepts from a user.
     public static let maxThreadCount = 256

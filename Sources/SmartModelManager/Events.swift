@@ -1,5 +1,6 @@
 // Events as AsyncStreams: every subscriber gets every event emitted after it subscribed, in order.
 import Foundation
+import SMMKernels
 import Synchronization
 
 /// Something the manager did or noticed.
@@ -41,7 +42,7 @@ public enum ManagerEvent: Sendable, Equatable {
 
 /// Fans events out to subscribers.
 final class EventHub: Sendable {
-    private let subscribers = Mutex<[Int: AsyncStream<ManagerEvent>.Continuation]>([:])
+    private let subscribers = Locked<[Int: AsyncStream<ManagerEvent>.Continuation]>([:])
     private let nextID = Atomic<Int>(0)
 
     /// A new stream of the events emitted from now on (buffering the newest 10 000).

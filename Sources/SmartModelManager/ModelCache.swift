@@ -6,7 +6,7 @@
 // its per-model limits; this type decides *whether it fits* and does the loading.
 import Foundation
 import Logging
-import Synchronization
+import SMMKernels
 
 /// A request's hold on a loaded model; give it back with `ModelCache.release`.
 struct CacheLease: Sendable {
@@ -32,14 +32,14 @@ final class ModelCache: Sendable {
         var derived: [ModelKey: (slot: UInt64, values: [String: [[[Float]]]])] = [:]
     }
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
     private let unloadWhenIdle: Bool
     private let hub: EventHub
     private let logger: Logger
 
     /// A cache of `budget` bytes. `unloadWhenIdle` (MODEL_CACHE_ENABLED=false) drops each model as its last request ends.
     init(budget: Int, unloadWhenIdle: Bool, hub: EventHub, logger: Logger) {
-        state = Mutex(State(book: CacheBook(budget: budget)))
+        state = Locked(State(book: CacheBook(budget: budget)))
         self.unloadWhenIdle = unloadWhenIdle
         self.hub = hub
         self.logger = logger

@@ -6,7 +6,7 @@ import Foundation
 import SMMJSON
 import SMMModels
 import SmartModelManager
-import Synchronization
+import SMMKernels
 
 struct GenerateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "generate", abstract: "Generate text with a GPT-2 model.")
@@ -77,7 +77,7 @@ struct GenerateCommand: AsyncParsableCommand {
     /// Streams the continuation of `prompt` to `write`, piece by piece, and returns the whole result.
     static func stream(_ generator: TextGenerator, prompt: String, options: GenerationOptions,
                        write: (String) -> Void) async throws -> GenerationResult {
-        let finished = Mutex<GenerationResult?>(nil)
+        let finished = Locked<GenerationResult?>(nil)
         for try await piece in generator.stream(prompt: prompt, options: options,
                                                 onFinish: { result in finished.withLock { $0 = result } }) {
             write(piece)

@@ -2,6 +2,7 @@
 import Foundation
 import Logging
 import Synchronization
+import SMMKernels
 import XCTest
 @testable import SmartModelManager
 
@@ -13,7 +14,7 @@ private struct Stub: LoadedInferenceModel {
 }
 
 private final class LoadCounter: Sendable {
-    let loads = Mutex<[ModelKey: Int]>([:])
+    let loads = Locked<[ModelKey: Int]>([:])
     func count(_ key: ModelKey) -> Int { loads.withLock { $0[key] ?? 0 } }
     func loader(_ key: ModelKey, delay: Duration = .zero, fail: Bool = false)
         -> @Sendable () async throws -> any LoadedInferenceModel {

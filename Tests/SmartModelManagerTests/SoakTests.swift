@@ -8,6 +8,7 @@
 import Foundation
 import SMMModels
 import Synchronization
+import SMMKernels
 import XCTest
 @testable import SmartModelManager
 
@@ -15,7 +16,7 @@ import XCTest
 private final class SoakCounters: Sendable {
     let next = Atomic<Int>(0)
     let answered = Atomic<Int>(0)
-    let mismatches = Mutex<[String]>([])
+    let mismatches = Locked<[String]>([])
     let sampling = Atomic<Bool>(true)
     let switched = Atomic<Bool>(false)
 }

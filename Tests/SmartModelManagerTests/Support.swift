@@ -3,30 +3,18 @@
 // models folder with placeholder files.
 import Foundation
 import Synchronization
+import SMMKernels
 import XCTest
 @testable import SmartModelManager
 
 /// What a fake model does.
 enum FakeKind: Sendable { case classifier, embedder, generator }
 
-/// A value behind an `NSLock`. (`Synchronization.Mutex` waits on a raw futex on Linux, which
-/// ThreadSanitizer does not see, so it reported false races in these counters.)
-final class LockedBox<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
-}
-
 /// Counters shared by a fake backend and its models.
 final class FakeCounters: Sendable {
-    let loads = LockedBox<[String: Int]>([:])
-    let inFlight = LockedBox<[String: Int]>([:])
-    let maxInFlight = LockedBox<[String: Int]>([:])
+    let loads = Locked<[String: Int]>([:])
+    let inFlight = Locked<[String: Int]>([:])
+    let maxInFlight = Locked<[String: Int]>([:])
 
     func loaded(_ id: String) { loads.withLock { $0[id, default: 0] += 1 } }
     func loadCount(_ id: String) -> Int { loads.withLock { $0[id] ?? 0 } }
@@ -42,7 +30,7 @@ final class FakeCounters: Sendable {
 
 /// A gate requests can wait at until the test opens it.
 final class Gate: Sendable {
-    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private let state = Locked<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
     func wait() async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let resumeNow = state.withLock { s -> Bool in
@@ -202,9 +190,9 @@ func fakeEntry(_ id: String, tasks: [ModelTask], parametersM: Int, labels: [Stri
 
 /// Collects events from a stream in the background.
 final class EventRecorder: Sendable {
-    final class Store: Sendable { let events = Mutex<[ManagerEvent]>([]) }
+    final class Store: Sendable { let events = Locked<[ManagerEvent]>([]) }
     let store = Store()
-    let task: Mutex<Task<Void, Never>?> = Mutex(nil)
+    let task: Locked<Task<Void, Never>?> = Locked(nil)
 
     init(_ stream: AsyncStream<ManagerEvent>) {
         let t = Task { [store] in

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import SMMKernels
 import XCTest
 @testable import SmartModelManager
 
@@ -184,8 +185,8 @@ final class SwitchingTests: XCTestCase {
 
 /// A probe whose load average a test can change.
 final class MutableProbe: SystemProbe, Sendable {
-    let info: Mutex<SystemInfo>
-    init(_ info: SystemInfo) { self.info = Mutex(info) }
+    let info: Locked<SystemInfo>
+    init(_ info: SystemInfo) { self.info = Locked(info) }
     func setLoad(_ load: Double) { info.withLock { $0.loadAverage = [load, load, load] } }
     func collect(modelsDirectory: URL) throws -> SystemInfo {
         info.withLock { var i = $0; i.modelsDirectory = modelsDirectory.path; i.throughput = nil; return i }

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import SMMKernels
 import XCTest
 @testable import SmartModelManager
 
@@ -154,6 +155,6 @@ final class BenchmarkTests: XCTestCase {
 }
 
 final class ProgressLog: Sendable {
-    let items = Mutex<[BenchmarkProgress]>([])
+    let items = Locked<[BenchmarkProgress]>([])
     func add(_ p: BenchmarkProgress) { items.withLock { $0.append(p) } }
 }
