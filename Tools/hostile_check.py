@@ -157,6 +157,16 @@ def cpu_s(pid):
         return float("nan")
 
 
+def machine_busy_s():
+    """CPU seconds every process on the machine has used (all CPUs, from /proc/stat)."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return (v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
 def health(host, port, timeout=5.0):
     try:
         c = http.client.HTTPConnection(host, port, timeout=timeout)
@@ -594,8 +604,7 @@ def main():
             args.port = s.getsockname()[1]
             s.close()
         log = tempfile.NamedTemporaryFile(prefix="hostile-serve-", suffix=".log", delete=False)
-        cmd = [args.binary, "serve", "-m", args.model, "--host", args.host, "--port", str(args.port),
-               "--log-level", "warning"] + args.serve_arg
+        cmd = [args.binary, "serve", "-m", args.model, "--host", args.host, "--port", str(args.port)] + args.serve_arg
         print("starting:", " ".join(cmd), f"(log {log.name})", flush=True)
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         args.pid = proc.pid
@@ -663,7 +672,7 @@ def main():
         before_fds, before_rss = fds(pid), rss_mib(pid)
         print(f"== {phase}", flush=True)
         t0 = time.monotonic()
-        cpu0, own0 = cpu_s(pid), sum(os.times()[:2])
+        cpu0, own0, all0, wb0 = cpu_s(pid), sum(os.times()[:2]), machine_busy_s(), cpu_s(wb.pid)
         if phase == "baseline":
             time.sleep(args.baseline_s)
             outcome = {}
@@ -686,6 +695,9 @@ def main():
             sys.exit(f"unknown phase {phase}")
         t1 = time.monotonic()
         server_cpu, attacker_cpu = cpu_s(pid) - cpu0, sum(os.times()[:2]) - own0
+        wb_cpu = cpu_s(wb.pid) - wb0
+        # What else ran on the machine meanwhile (other users' builds): it competes with the server.
+        other_cpu = max(0.0, machine_busy_s() - all0 - server_cpu - attacker_cpu - wb_cpu)
         during = sampler.window(t0, t1)
         peak_fds = max([s[1] for s in during] + [before_fds])
         peak_rss = max([s[2] for s in during] + [before_rss])
@@ -695,11 +707,13 @@ def main():
         results.append({"phase": phase, "seconds": round(t1 - t0, 1), "outcome": outcome,
                         "fds": [before_fds, peak_fds, after_fds], "rss_mib": [round(before_rss, 1), round(peak_rss, 1),
                                                                                round(after_rss, 1)], "up": up,
-                        "server_cpu_s": round(server_cpu, 2), "attacker_cpu_s": round(attacker_cpu, 2)})
+                        "server_cpu_s": round(server_cpu, 2), "attacker_cpu_s": round(attacker_cpu, 2),
+                        "well_behaved_cpu_s": round(wb_cpu, 2), "other_cpu_s": round(other_cpu, 2)})
         print(f"   {json.dumps(outcome)}", flush=True)
         print(f"   fds {before_fds} -> peak {peak_fds} -> after {after_fds}; RSS {before_rss:.0f} -> peak "
               f"{peak_rss:.0f} -> after {after_rss:.0f} MiB; up {up}; CPU s: server {server_cpu:.1f}, "
-              f"attacking client {attacker_cpu:.1f}", flush=True)
+              f"attacking client {attacker_cpu:.1f}, well-behaved clients {wb_cpu:.1f}, "
+              f"other processes {other_cpu:.1f}", flush=True)
         if not up:
             failures.append(f"{phase}: the server is not up")
             break
@@ -726,7 +740,7 @@ def main():
     unloaded_p99 = None
     print()
     print(f"{'phase':<11} {'secs':>5} {'wb n':>6} {'wb err':>6} {'p50 ms':>7} {'p99 ms':>7} {'ratio':>5}  "
-          f"{'fds before/peak/after':>21}  {'RSS MiB before/peak/after':>25}  up")
+          f"{'fds before/peak/after':>21}  {'RSS MiB before/peak/after':>25}  {'CPU s srv/att/other':>19}  up")
     for res, (phase, t0, t1) in zip(results, windows):
         lat = [s[1] for s in samples if t0 <= s[0] <= t1 and s[2] == 200]
         bad = [s for s in samples if t0 <= s[0] <= t1 and s[2] != 200]
@@ -737,8 +751,11 @@ def main():
         res.update({"wb_requests": len(lat), "wb_errors": len(bad), "wb_p50_ms": round(p50, 2),
                     "wb_p99_ms": round(p99, 2), "p99_ratio": round(ratio, 2)})
         f, r = res["fds"], res["rss_mib"]
+        cpu_text = f"{res['server_cpu_s']:.1f}/{res['attacker_cpu_s']:.1f}/{res['other_cpu_s']:.1f}"
         print(f"{phase:<11} {res['seconds']:>5.0f} {len(lat):>6} {len(bad):>6} {p50:>7.1f} {p99:>7.1f} {ratio:>5.2f}  "
-              f"{f'{f[0]}/{f[1]}/{f[2]}':>21}  {f'{r[0]:.0f}/{r[1]:.0f}/{r[2]:.0f}':>25}  {'yes' if res['up'] else 'NO'}")
+              f"{f'{f[0]}/{f[1]}/{f[2]}':>21}  {f'{r[0]:.0f}/{r[1]:.0f}/{r[2]:.0f}':>25}  "
+              f"{cpu_text:>19}  "
+              f"{'yes' if res['up'] else 'NO'}")
         if bad:
             codes = {}
             for s in bad:

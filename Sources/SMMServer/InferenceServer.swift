@@ -368,7 +368,11 @@ public final class InferenceServer: Sendable {
 enum InputCounter {
     static let keys: [[UInt8]] = [Array("inputs".utf8), Array("input".utf8)]
 
-    static func count(_ b: [UInt8]) -> (key: String, count: Int)? {
+    static func count(_ bytes: [UInt8]) -> (key: String, count: Int)? {
+        bytes.withUnsafeBufferPointer { count($0) }
+    }
+
+    static func count(_ b: UnsafeBufferPointer<UInt8>) -> (key: String, count: Int)? {
         var i = 0
         let n = b.count
         func skipSpace() { while i < n, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 } }

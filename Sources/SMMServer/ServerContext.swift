@@ -100,7 +100,7 @@ struct RequestLogMiddleware: RouterMiddleware {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         let route = Self.routes.contains(path) ? path : (path.hasPrefix("/v1/models/") ? "/v1/models/{id}" : "other")
         server.metrics.request(route: route, status: Int(response.status.code), seconds: seconds)
-        if route != "/health" && route != "/ready" && route != "/metrics" || server.logger.logLevel <= .debug {
+        if server.logger.logLevel <= .info, route != "/health" && route != "/ready" && route != "/metrics" || server.logger.logLevel <= .debug {
             let s = context.stats.snapshot
             var metadata: Logger.Metadata = [
                 "route": .string(route), "status": .stringConvertible(response.status.code),

@@ -209,6 +209,21 @@ final class HostileClientTests: XCTestCase {
         }
     }
 
+    func testTheInputCounterCountsTheTopLevelListWithoutParsing() {
+        func count(_ json: String) -> Int? { InputCounter.count(Array(json.utf8))?.count }
+        XCTAssertEqual(count(#"{"inputs":["a","b,c","d\"]"]}"#), 3, "commas and brackets inside strings do not count")
+        XCTAssertEqual(count(#" { "model" : "m", "truncate": true, "x": {"inputs": [1,2]}, "inputs" : [ "a" , "b" ] } "#), 2)
+        XCTAssertEqual(count(#"{"input":[[101,102],[101,7,102],[]]}"#), 3, "lists of token ids")
+        XCTAssertEqual(count(#"{"input":[]}"#), 0)
+        XCTAssertNil(count(#"{"input":[101,102,103]}"#), "one input as token ids is not a list of inputs")
+        XCTAssertNil(count(#"{"inputs":"one text"}"#))
+        XCTAssertNil(count(#"{"other":["a","b"]}"#))
+        XCTAssertNil(count(#"["a","b"]"#))
+        XCTAssertNil(count(#"{"inputs":["a","b""#), "unterminated")
+        let many = "{\"inputs\":[" + (0..<1000).map { "\"w\($0)\"" }.joined(separator: ",") + "]}"
+        XCTAssertEqual(count(many), 1000)
+    }
+
     func testMoreInputsThanTheClientBatchSizeGet413() async throws {
         let tiny = try Models.encoder(Models.tinyBert)
         var options = ServerOptions()
