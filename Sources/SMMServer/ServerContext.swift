@@ -77,7 +77,11 @@ struct RequestLogMiddleware: RouterMiddleware {
         do {
             // Draining: the listener is still open so that clients (and load balancers) learn to go
             // elsewhere from an answer rather than from a reset. Liveness, readiness and metrics answer as usual.
-            if server.phase == .draining, path != "/health", path != "/ready", path != "/metrics" {
+            if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > server.options.maxBodyBytes {
+                // On every route, before the key check: a body that will not be read is refused at
+                // once and the connection closes (Hummingbird would otherwise read it to its end).
+                throw ServerError.bodyTooLarge(limit: server.options.maxBodyBytes)
+            } else if server.phase == .draining, path != "/health", path != "/ready", path != "/metrics" {
                 server.noteDrainArrival()
                 var refused = ServerError.unavailable("the server is shutting down; retry on another replica")
                     .response(openAI: path.hasPrefix("/v1/"))

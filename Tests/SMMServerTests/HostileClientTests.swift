@@ -188,6 +188,12 @@ final class HostileClientTests: XCTestCase {
             XCTAssertTrue(text.lowercased().contains("connection: close"), text)
             XCTAssertTrue(text.contains("body_too_large") || text.contains("--max-body-bytes"), text)
             XCTAssertNotNil(closed, "the connection closes instead of reading a gigabyte")
+            // Also on a route that reads no body, and without the API key.
+            let health = try RawConnection(port: port)
+            health.send("GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 1073741824\r\n\r\n")
+            let (h, hClosed) = health.readUntilClosed(timeout: 8)
+            XCTAssertEqual(status(h), 413, String(decoding: h, as: UTF8.self))
+            XCTAssertNotNil(hClosed)
         }
     }
 
