@@ -16,7 +16,7 @@ struct ServeCommand: AsyncParsableCommand {
             See Docs/SERVING.md.
 
             Every option also reads an environment variable (the command line wins):
-            \(ServerOptions.environmentVariables.map { "  \($0.name.padding(toLength: 24, withPad: " ", startingAt: 0)) \($0.option): \($0.help)" }.joined(separator: "\n"))
+            \(ServerOptions.environmentVariables.map { "  \($0.name.padding(toLength: max(24, $0.name.count), withPad: " ", startingAt: 0)) \($0.option): \($0.help)" }.joined(separator: "\n"))
             """)
 
     @Option(help: "Address to bind (default 127.0.0.1; 0.0.0.0 for every interface). Env: SMM_HOST.")
