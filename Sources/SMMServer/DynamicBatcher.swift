@@ -163,6 +163,10 @@ public final class DynamicBatcher: @unchecked Sendable {
     /// - Throws: `ServerError.overloaded` (429) when the queue cannot take them; the engine's errors.
     public func submit(_ inputs: [BatchInput], kind: BatchKind) async throws -> BatchOutcome {
         if inputs.isEmpty { return BatchOutcome(vectors: [], queueWaitMs: 0, computeMs: 0, tokens: 0) }
+        // More than the queue can ever hold: waiting would not help, so not 429 but 413.
+        if inputs.count > limits.maxQueue {
+            throw ServerError.tooManyInputs("inputs", count: inputs.count, limit: limits.maxQueue, option: "--max-queue")
+        }
         let pending = Pending(count: inputs.count, enqueued: Self.now())
         // A cancelled request (the drain timeout cancels what is left) stops waiting at once; its
         // texts still run, and their answer is dropped.

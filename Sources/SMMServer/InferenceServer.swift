@@ -6,6 +6,7 @@ import SMMJSON
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOCore
 import SMMModels
 import SMMTokenizers
 import SmartModelManager
@@ -283,8 +284,16 @@ public final class InferenceServer: Sendable {
             buffer = try await request.collectBody(upTo: limit)
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw ServerError.bodyTooLarge(limit: limit)
+        } catch is NIOTooManyBytesError {
+            // A chunked body (no Content-Length) cut off at the limit.
+            throw ServerError.bodyTooLarge(limit: limit)
         }
         let bytes = buffer.getBytes(at: buffer.readerIndex, length: buffer.readableBytes) ?? []
+        // Too many inputs: 413 before any parsing (one pass over the bytes), so that a flood of
+        // requests with thousands of inputs each costs the server as little CPU as possible.
+        if let (key, count) = InputCounter.count(bytes), count > options.maxClientBatchSize {
+            throw ServerError.tooManyInputs(key, count: count, limit: options.maxClientBatchSize)
+        }
         // UTF-8, the strict reader, then Codable (RequestDecoding.swift, which the fuzzer compiles).
         do {
             return try decodeRequestBody(T.self, from: bytes)
@@ -304,6 +313,7 @@ public final class InferenceServer: Sendable {
     func tokenize(_ texts: [String], for model: ServedModel, truncate: Bool, field: String, single: Bool)
         throws -> (inputs: [BatchInput], truncated: [Bool]) {
         guard !texts.isEmpty else { throw ServerError.empty(field, "\(field) must not be an empty list") }
+        try checkInputCount(texts.count, field: field)
         let tokenizer = model.encoder.tokenizer
         var inputs: [BatchInput] = []
         var cut: [Bool] = []
@@ -325,6 +335,13 @@ public final class InferenceServer: Sendable {
         return (inputs, cut)
     }
 
+    /// 413 when one request has more inputs than `--max-client-batch-size` (before any is tokenized).
+    func checkInputCount(_ count: Int, field: String) throws {
+        if count > options.maxClientBatchSize {
+            throw ServerError.tooManyInputs(field, count: count, limit: options.maxClientBatchSize)
+        }
+    }
+
     /// A JSON answer.
     func json(_ value: JSONValue, status: HTTPResponse.Status = .ok, model: ServedModel? = nil) -> Response {
         var headers: HTTPFields = [.contentType: "application/json"]
@@ -333,5 +350,93 @@ public final class InferenceServer: Sendable {
             if model.weightsAreRandom { headers[HTTPField.Name("x-smm-weights-random")!] = "true" }
         }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: value.serialized())))
+    }
+}
+
+/// Counts the elements of the top-level `inputs` (or `input`) list of a JSON body in one pass over
+/// its bytes, without parsing it: the early check of `--max-client-batch-size`. A list of numbers
+/// (one input given as token ids) is not counted; nor is anything that is not a list. Malformed
+/// JSON gives nil or a count, and the parsers after it answer 400 when it gets that far.
+enum InputCounter {
+    static let keys: [[UInt8]] = [Array("inputs".utf8), Array("input".utf8)]
+
+    static func count(_ bytes: [UInt8]) -> (key: String, count: Int)? {
+        bytes.withUnsafeBufferPointer { count($0) }
+    }
+
+    static func count(_ b: UnsafeBufferPointer<UInt8>) -> (key: String, count: Int)? {
+        var i = 0
+        let n = b.count
+        func skipSpace() { while i < n, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 } }
+        /// Past a string starting at b[i] == '"'; returns its raw bytes' range.
+        func skipString() -> Range<Int>? {
+            let start = i + 1
+            i += 1
+            while i < n {
+                if b[i] == 0x5C { i += 2; continue }
+                if b[i] == 0x22 { i += 1; return start..<(i - 1) }
+                i += 1
+            }
+            return nil
+        }
+        /// Past one value (string, number, literal, or a nested list or object).
+        func skipValue() -> Bool {
+            skipSpace()
+            guard i < n else { return false }
+            if b[i] == 0x22 { return skipString() != nil }
+            if b[i] == 0x5B || b[i] == 0x7B {
+                var depth = 0
+                while i < n {
+                    switch b[i] {
+                    case 0x22: if skipString() == nil { return false }; continue
+                    case 0x5B, 0x7B: depth += 1
+                    case 0x5D, 0x7D:
+                        depth -= 1
+                        if depth == 0 { i += 1; return true }
+                    default: break
+                    }
+                    i += 1
+                }
+                return false
+            }
+            while i < n, b[i] != 0x2C, b[i] != 0x7D, b[i] != 0x5D { i += 1 }
+            return true
+        }
+        skipSpace()
+        guard i < n, b[i] == 0x7B else { return nil }
+        i += 1
+        while i < n {
+            skipSpace()
+            guard i < n, b[i] == 0x22, let key = skipString() else { return nil }
+            skipSpace()
+            guard i < n, b[i] == 0x3A else { return nil }
+            i += 1
+            skipSpace()
+            if let k = keys.first(where: { $0.elementsEqual(b[key]) }), i < n, b[i] == 0x5B {
+                i += 1
+                skipSpace()
+                guard i < n else { return nil }
+                if b[i] == 0x5D { return (String(decoding: k, as: UTF8.self), 0) }
+                if b[i] != 0x22 && b[i] != 0x5B { return nil }  // token ids of one input, or not a list of inputs
+                var count = 0
+                while i < n {
+                    guard skipValue() else { return nil }
+                    count += 1
+                    skipSpace()
+                    guard i < n else { return nil }
+                    if b[i] == 0x5D { return (String(decoding: k, as: UTF8.self), count) }
+                    guard b[i] == 0x2C else { return nil }
+                    i += 1
+                }
+                return nil
+            }
+            guard skipValue() else { return nil }
+            skipSpace()
+            guard i < n else { return nil }
+            if b[i] == 0x7D { return nil }
+            guard b[i] == 0x2C else { return nil }
+            i += 1
+        }
+        return nil
     }
 }

@@ -5,7 +5,9 @@
 // the process ends; after --drain-timeout-s the rest is cut and logged).
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
+import NIOCore
 import ServiceLifecycle
 import UnixSignals
 import SmartModelManager
@@ -34,12 +36,30 @@ extension InferenceServer {
         return router
     }
 
-    /// The Hummingbird application on `--host`/`--port`.
+    /// The Hummingbird application on `--host`/`--port`: HTTP/1 with the idle timeout
+    /// (`--idle-timeout-s`), the read timeout and close-after-`Connection: close` guard
+    /// (`--read-timeout-s`, ``ConnectionGuardHandler``), and the connection limit
+    /// (`--max-connections`: over it the listener stops accepting until a connection closes).
     public func application(onServerRunning: @escaping @Sendable () async -> Void = {})
         -> some ApplicationProtocol {
-        Application(router: router(),
-                    configuration: .init(address: .hostname(options.host, port: options.port), serverName: "smm"),
-                    onServerRunning: { _ in await onServerRunning() }, logger: logger)
+        let idle = options.idleTimeoutS > 0 ? TimeAmount.nanoseconds(Int64(options.idleTimeoutS * 1e9)) : nil
+        let read = options.readTimeoutS > 0 ? TimeAmount.nanoseconds(Int64(options.readTimeoutS * 1e9)) : nil
+        let metrics = self.metrics
+        let logger = self.logger
+        let events = ConnectionEvents(
+            readTimedOut: { headComplete in
+                metrics.readTimedOut(headComplete: headComplete)
+                logger.debug("read timeout: connection closed (\(headComplete ? "body" : "head") not received in time)")
+            },
+            connections: { metrics.connections($0) })
+        let server = HTTPServerBuilder { responder in
+            GuardedHTTP1Channel(responder: responder, idleTimeout: idle, readTimeout: read, events: events)
+        }
+        let limit = options.effectiveMaxConnections()
+        return Application(router: router(), server: server,
+                           configuration: .init(address: .hostname(options.host, port: options.port), serverName: "smm",
+                                                availableConnectionsDelegate: MaximumAvailableConnections(limit, logger: logger)),
+                           onServerRunning: { _ in await onServerRunning() }, logger: logger)
     }
 
     /// Runs until SIGTERM/SIGINT (or `trigger` when given): listens, loads the models (`load` true),

@@ -77,7 +77,11 @@ struct RequestLogMiddleware: RouterMiddleware {
         do {
             // Draining: the listener is still open so that clients (and load balancers) learn to go
             // elsewhere from an answer rather than from a reset. Liveness, readiness and metrics answer as usual.
-            if server.phase == .draining, path != "/health", path != "/ready", path != "/metrics" {
+            if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > server.options.maxBodyBytes {
+                // On every route, before the key check: a body that will not be read is refused at
+                // once and the connection closes (Hummingbird would otherwise read it to its end).
+                throw ServerError.bodyTooLarge(limit: server.options.maxBodyBytes)
+            } else if server.phase == .draining, path != "/health", path != "/ready", path != "/metrics" {
                 server.noteDrainArrival()
                 var refused = ServerError.unavailable("the server is shutting down; retry on another replica")
                     .response(openAI: path.hasPrefix("/v1/"))
@@ -100,7 +104,7 @@ struct RequestLogMiddleware: RouterMiddleware {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         let route = Self.routes.contains(path) ? path : (path.hasPrefix("/v1/models/") ? "/v1/models/{id}" : "other")
         server.metrics.request(route: route, status: Int(response.status.code), seconds: seconds)
-        if route != "/health" && route != "/ready" && route != "/metrics" || server.logger.logLevel <= .debug {
+        if server.logger.logLevel <= .info, route != "/health" && route != "/ready" && route != "/metrics" || server.logger.logLevel <= .debug {
             let s = context.stats.snapshot
             var metadata: Logger.Metadata = [
                 "route": .string(route), "status": .stringConvertible(response.status.code),

@@ -5,6 +5,8 @@ import Foundation
 import SMMJSON
 import HTTPTypes
 import Hummingbird
+import NIOCore
+import NIOHTTP1
 import SMMModels
 import SMMTokenizers
 import SmartModelManager
@@ -26,10 +28,13 @@ public struct ServerError: Error, Sendable, Equatable, CustomStringConvertible {
     public var teiType: String
     /// Seconds for a `Retry-After` header (429, 503).
     public var retryAfter: Int?
+    /// The answer says `Connection: close` and the connection closes after it (413 for the body, 408,
+    /// malformed HTTP): the rest of what the client is sending is not read.
+    public var closesConnection: Bool
 
     /// An error with every field given.
     public init(_ status: HTTPResponse.Status, _ message: String, type: String, param: String? = nil, code: String,
-                teiType: String, retryAfter: Int? = nil) {
+                teiType: String, retryAfter: Int? = nil, closesConnection: Bool = false) {
         self.status = status
         self.message = message
         self.type = type
@@ -37,6 +42,7 @@ public struct ServerError: Error, Sendable, Equatable, CustomStringConvertible {
         self.code = code
         self.teiType = teiType
         self.retryAfter = retryAfter
+        self.closesConnection = closesConnection
     }
 
     /// `status: message`.
@@ -68,10 +74,28 @@ public struct ServerError: Error, Sendable, Equatable, CustomStringConvertible {
     public static func routeNotFound(_ path: String) -> ServerError {
         ServerError(.notFound, "no route \(path)", type: "not_found_error", code: "route_not_found", teiType: "Validation")
     }
-    /// 413: the body is over `--max-body-bytes`.
+    /// 413: the body is over `--max-body-bytes` (the connection closes: the rest is not read).
     public static func bodyTooLarge(limit: Int) -> ServerError {
         ServerError(.contentTooLarge, "the request body is larger than \(limit) bytes (--max-body-bytes)",
-                    type: "invalid_request_error", param: "body", code: "body_too_large", teiType: "Validation")
+                    type: "invalid_request_error", param: "body", code: "body_too_large", teiType: "Validation",
+                    closesConnection: true)
+    }
+    /// 413: more inputs in one request than `--max-client-batch-size` (TEI's answer to the same), or
+    /// than the model's queue could ever hold (`--max-queue`). Checked before any input is tokenized.
+    public static func tooManyInputs(_ param: String, count: Int, limit: Int, option: String = "--max-client-batch-size")
+        -> ServerError {
+        ServerError(.contentTooLarge, "\(count) inputs in one request, at most \(limit) allowed (\(option)); split them into smaller requests",
+                    type: "invalid_request_error", param: param, code: "too_many_inputs", teiType: "Validation")
+    }
+    /// 408: the request's body did not arrive within `--read-timeout-s` (the connection closes).
+    public static func requestTimeout(_ message: String) -> ServerError {
+        ServerError(.requestTimeout, message, type: "invalid_request_error", param: "body", code: "request_timeout",
+                    teiType: "Validation", closesConnection: true)
+    }
+    /// 400: the bytes are not HTTP/1.1 (a malformed head, chunk size or length); the connection closes.
+    public static func malformedHTTP(_ message: String) -> ServerError {
+        ServerError(.badRequest, "malformed HTTP request: \(message)", type: "invalid_request_error", code: "malformed_http",
+                    teiType: "Validation", closesConnection: true)
     }
     /// Too many tokens: 422 on TEI routes (as TEI answers), 400 naming the limit on OpenAI routes
     /// (``response(openAI:)`` picks).
@@ -103,11 +127,18 @@ public struct ServerError: Error, Sendable, Equatable, CustomStringConvertible {
         switch error {
         case let e as ServerError:
             return e
+        case let e as RequestReadTimeout:
+            return requestTimeout(e.description)
+        case let e as HTTPParserError:
+            return malformedHTTP("\(e)")
+        case is NIOTooManyBytesError:
+            return bodyTooLarge(limit: 0).with(message: "the request body is too large (--max-body-bytes)")
         case let e as DecodingError:
             return fromDecoding(e)
         case let e as HTTPError:
             switch e.status {
             case .contentTooLarge: return bodyTooLarge(limit: 0).with(message: e.body ?? "the request body is too large")
+            case .requestTimeout: return requestTimeout(e.body ?? "the request was not received in time")
             case .notFound: return routeNotFound(path)
             case .methodNotAllowed:
                 return ServerError(.methodNotAllowed, "method not allowed on \(path)", type: "invalid_request_error",
@@ -196,6 +227,7 @@ public struct ServerError: Error, Sendable, Equatable, CustomStringConvertible {
         }
         var headers: HTTPFields = [.contentType: "application/json"]
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+        if closesConnection { headers[.connection] = "close" }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body.serialized())))
     }
 }

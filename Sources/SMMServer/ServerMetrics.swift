@@ -56,6 +56,19 @@ public final class ServerMetrics: BatchObserver, @unchecked Sendable {
         Counter(label: "smm_queue_rejections_total", dimensions: [("model", model)], factory: factory).increment()
     }
 
+    /// A connection opened (+1) or closed (-1): `smm_connections_open`.
+    public func connections(_ delta: Int) {
+        let meter = Meter(label: "smm_connections_open", factory: factory)
+        if delta >= 0 { meter.increment(by: Double(delta)) } else { meter.decrement(by: Double(-delta)) }
+    }
+
+    /// A connection was closed by `--read-timeout-s`: `smm_read_timeouts_total{part}` (`head`: the
+    /// request head had not arrived, slow-loris; `body`: the head had, the body had not).
+    public func readTimedOut(headComplete: Bool) {
+        Counter(label: "smm_read_timeouts_total", dimensions: [("part", headComplete ? "body" : "head")], factory: factory)
+            .increment()
+    }
+
     /// Readiness as a gauge (1 ready, 0 loading or draining).
     public func ready(_ value: Bool) {
         Gauge(label: "smm_ready", factory: factory).record(value ? 1 : 0)

@@ -27,6 +27,21 @@ public struct ServerOptions: Sendable, Equatable {
     public var maxQueue = 512
     /// Largest request body (`SMM_MAX_BODY_BYTES`); larger gets 413.
     public var maxBodyBytes = 4_194_304
+    /// Seconds a connection may stay open with no request in progress before it is closed
+    /// (`SMM_IDLE_TIMEOUT_S`); 0: never. Above the 60 s that load balancers and proxies keep idle
+    /// upstream connections (AWS ALB, nginx `keepalive_timeout`), so that the server is not the one
+    /// closing a connection the proxy is about to reuse.
+    public var idleTimeoutS = 75.0
+    /// Seconds from a request's first byte to its last, head and body (`SMM_READ_TIMEOUT_S`); a
+    /// slower request's connection is closed (slow-loris), with a 408 when its head had arrived. 0: never.
+    public var readTimeoutS = 30.0
+    /// Most open connections (`SMM_MAX_CONNECTIONS`); over it the listener stops accepting until one
+    /// closes (new connections wait in the kernel's backlog). Nil: 4096, fewer when the descriptor
+    /// limit is lower (see ``effectiveMaxConnections(descriptorLimit:)``).
+    public var maxConnections: Int?
+    /// Most inputs in one request (`SMM_MAX_CLIENT_BATCH_SIZE`, TEI's `--max-client-batch-size`);
+    /// more gets 413 before any is tokenized.
+    public var maxClientBatchSize = 512
     /// Seconds a drain may take before the remaining requests are cut (`SMM_DRAIN_TIMEOUT_S`).
     public var drainTimeoutS = 30.0
     /// Longest time after SIGTERM that the listener stays open answering 503 (`SMM_DRAIN_GRACE_S`);
@@ -63,6 +78,12 @@ public struct ServerOptions: Sendable, Equatable {
         .init(name: "SMM_MAX_WAIT_MS", option: "--max-wait-ms", help: "longest wait for company (2)"),
         .init(name: "SMM_MAX_QUEUE", option: "--max-queue", help: "queued texts per model before 429 (512)"),
         .init(name: "SMM_MAX_BODY_BYTES", option: "--max-body-bytes", help: "largest body before 413 (4194304)"),
+        .init(name: "SMM_MAX_CLIENT_BATCH_SIZE", option: "--max-client-batch-size", help: "inputs per request before 413 (512)"),
+        .init(name: "SMM_IDLE_TIMEOUT_S", option: "--idle-timeout-s", help: "close a connection idle this long (75; 0 never)"),
+        .init(name: "SMM_READ_TIMEOUT_S", option: "--read-timeout-s",
+              help: "close a connection whose request (head and body) takes longer to arrive (30; 0 never)"),
+        .init(name: "SMM_MAX_CONNECTIONS", option: "--max-connections",
+              help: "open connections before the listener stops accepting (4096, or the descriptor limit - 128)"),
         .init(name: "SMM_DRAIN_TIMEOUT_S", option: "--drain-timeout-s", help: "longest drain on SIGTERM/SIGINT (30)"),
         .init(name: "SMM_DRAIN_GRACE_S", option: "--drain-grace-s",
               help: "longest time the listener stays open answering 503 after SIGTERM (5; ends when clients go quiet)"),
@@ -102,6 +123,10 @@ public struct ServerOptions: Sendable, Equatable {
         if let v = try double("SMM_MAX_WAIT_MS") { maxWaitMs = v }
         if let v = try int("SMM_MAX_QUEUE") { maxQueue = v }
         if let v = try int("SMM_MAX_BODY_BYTES") { maxBodyBytes = v }
+        if let v = try int("SMM_MAX_CLIENT_BATCH_SIZE") { maxClientBatchSize = v }
+        if let v = try double("SMM_IDLE_TIMEOUT_S") { idleTimeoutS = v }
+        if let v = try double("SMM_READ_TIMEOUT_S") { readTimeoutS = v }
+        if let v = try int("SMM_MAX_CONNECTIONS") { maxConnections = v }
         if let v = try double("SMM_DRAIN_TIMEOUT_S") { drainTimeoutS = v }
         if let v = try double("SMM_DRAIN_GRACE_S") { drainGraceS = v }
         if let v = try int("SMM_THREADS") { threads = v }
@@ -137,6 +162,10 @@ public struct ServerOptions: Sendable, Equatable {
         guard maxWaitMs >= 0, maxWaitMs <= 10_000 else { throw ServerOptionsError("--max-wait-ms must be 0...10000") }
         guard maxQueue >= 1 else { throw ServerOptionsError("--max-queue must be >= 1") }
         guard maxBodyBytes >= 64 else { throw ServerOptionsError("--max-body-bytes must be >= 64") }
+        guard maxClientBatchSize >= 1 else { throw ServerOptionsError("--max-client-batch-size must be >= 1") }
+        guard idleTimeoutS >= 0, idleTimeoutS <= 86_400 else { throw ServerOptionsError("--idle-timeout-s must be 0...86400") }
+        guard readTimeoutS >= 0, readTimeoutS <= 86_400 else { throw ServerOptionsError("--read-timeout-s must be 0...86400") }
+        if let maxConnections, maxConnections < 1 { throw ServerOptionsError("--max-connections must be >= 1") }
         guard drainTimeoutS >= 0 else { throw ServerOptionsError("--drain-timeout-s must be >= 0") }
         guard drainGraceS >= 0, drainGraceS <= 3600 else { throw ServerOptionsError("--drain-grace-s must be between 0 and 3600") }
         guard names.count <= max(models.count, 1) else {

@@ -16,7 +16,7 @@ struct ServeCommand: AsyncParsableCommand {
             See Docs/SERVING.md.
 
             Every option also reads an environment variable (the command line wins):
-            \(ServerOptions.environmentVariables.map { "  \($0.name.padding(toLength: 24, withPad: " ", startingAt: 0)) \($0.option): \($0.help)" }.joined(separator: "\n"))
+            \(ServerOptions.environmentVariables.map { "  \($0.name.padding(toLength: max(24, $0.name.count), withPad: " ", startingAt: 0)) \($0.option): \($0.help)" }.joined(separator: "\n"))
             """)
 
     @Option(help: "Address to bind (default 127.0.0.1; 0.0.0.0 for every interface). Env: SMM_HOST.")
@@ -40,6 +40,14 @@ struct ServeCommand: AsyncParsableCommand {
     var maxQueue: Int?
     @Option(help: "Largest request body in bytes; larger gets 413 (default 4194304). Env: SMM_MAX_BODY_BYTES.")
     var maxBodyBytes: Int?
+    @Option(help: "Most inputs in one request; more gets 413 before any is tokenized (default 512, as --max-queue). Env: SMM_MAX_CLIENT_BATCH_SIZE.")
+    var maxClientBatchSize: Int?
+    @Option(help: "Close a connection with no request in progress for this many seconds (default 75; 0 never). Env: SMM_IDLE_TIMEOUT_S.")
+    var idleTimeoutS: Double?
+    @Option(help: "Close a connection whose request, head and body, has not arrived this many seconds after its first byte (default 30; 408 once the head is in; 0 never). Env: SMM_READ_TIMEOUT_S.")
+    var readTimeoutS: Double?
+    @Option(help: "Most open connections; over it new ones wait in the backlog until one closes (default 4096, or the descriptor limit - 128 when lower). Env: SMM_MAX_CONNECTIONS.")
+    var maxConnections: Int?
     @Option(help: "Longest drain after SIGTERM/SIGINT, seconds (default 30). Env: SMM_DRAIN_TIMEOUT_S.")
     var drainTimeoutS: Double?
     @Option(help: "Longest time the listener stays open answering 503 after SIGTERM, seconds (default 5; ends once clients go quiet). Env: SMM_DRAIN_GRACE_S.")
@@ -66,6 +74,10 @@ struct ServeCommand: AsyncParsableCommand {
         if let maxWaitMs { o.maxWaitMs = maxWaitMs }
         if let maxQueue { o.maxQueue = maxQueue }
         if let maxBodyBytes { o.maxBodyBytes = maxBodyBytes }
+        if let maxClientBatchSize { o.maxClientBatchSize = maxClientBatchSize }
+        if let idleTimeoutS { o.idleTimeoutS = idleTimeoutS }
+        if let readTimeoutS { o.readTimeoutS = readTimeoutS }
+        if let maxConnections { o.maxConnections = maxConnections }
         if let drainTimeoutS { o.drainTimeoutS = drainTimeoutS }
         if let drainGraceS { o.drainGraceS = drainGraceS }
         if let threads { o.threads = threads }
@@ -80,6 +92,8 @@ struct ServeCommand: AsyncParsableCommand {
             throw CLIError(e.description)
         }
         try applyThreads(options.threads)
+        // Many connections need many descriptors: the soft limit (often 1024) goes up to the hard one.
+        let descriptors = DescriptorLimit.raiseSoftToHard()
         var configuration = try ManagerConfiguration.fromEnvironment()
         if let modelsDir { configuration.modelsDirectory = URL(fileURLWithPath: modelsDir) }
         let manager = try SmartModelManager(configuration: configuration)
@@ -88,6 +102,7 @@ struct ServeCommand: AsyncParsableCommand {
         let server = InferenceServer(options: options, manager: manager, logger: logger)
         logger.notice(Logger.Message(stringLiteral: "smm serve on http://\(options.host):\(options.port) (max batch \(options.maxBatchTokens) tokens / "
                       + "\(options.maxBatchRequests) requests, wait \(options.maxWaitMs) ms, queue \(options.maxQueue)"
+                      + ", \(options.effectiveMaxConnections(descriptorLimit: descriptors.soft)) connections (descriptor limit \(descriptors.soft))"
                       + "\(options.apiKey == nil ? "" : ", API key required"))"))
         try await server.run(dtype: dtype)
     }

@@ -27,6 +27,7 @@ struct EmbeddingsRoute {
             inputs = try server.tokenize(t, for: model, truncate: false, field: "input", single: single).inputs
         case .tokens(let lists):
             guard !lists.isEmpty else { throw ServerError.empty("input", "input must not be an empty list") }
+            try server.checkInputCount(lists.count, field: "input")
             let vocabulary = model.encoder.model.vocabularySize
             for (i, ids) in lists.enumerated() {
                 guard !ids.isEmpty else { throw ServerError.empty("input[\(i)]", "input[\(i)] has no token ids") }

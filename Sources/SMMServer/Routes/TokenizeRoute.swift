@@ -12,6 +12,7 @@ struct TokenizeRoute {
         let model = try server.model(named: body.model)
         let texts = body.inputs.texts
         guard !texts.isEmpty else { throw ServerError.empty("inputs", "inputs must not be an empty list") }
+        try server.checkInputCount(texts.count, field: "inputs")
         let tokenizer = model.encoder.tokenizer
         var total = 0
         let lists: [JSONValue] = texts.map { text in
