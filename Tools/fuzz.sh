@@ -130,6 +130,11 @@ fuzz_target() {  # target name, binary, dictionary ("" for none)
   line="$name: $execs executions in $secs s ($(final_stat average_exec_per_sec "${logs[@]}")/s), crashes $crash, timeouts $timeout, leaks $leak, oom $oom;"
   line+=" corpus $(find "$corpus" -type f | wc -l) entries, $(final_stat new_units_added "${logs[@]}") new, peak RSS $(final_stat peak_rss_mb "${logs[@]}") MB,"
   line+=" slowest input $(final_stat slowest_unit_time_sec "${logs[@]}") s"
+  # Coverage at the end (libFuzzer's last DONE line; the first job's with -jobs).
+  local cov
+  cov=$(grep -hE "^#[0-9]+[[:space:]]+DONE" "${logs[@]}" | head -1 \
+        | sed -E 's/.*cov: ([0-9]+) ft: ([0-9]+) corp: ([0-9]+)\/([^ ]+).*/; cov \1, ft \2, active corpus \3 (\4)/' || true)
+  line+="$cov"
   if [ "$status" -ne 0 ]; then
     line+=" -- FAILED (exit $status; log $log; input in $OUT/artifacts/)"
   else
