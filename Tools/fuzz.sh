@@ -6,8 +6,9 @@
 #               decoding with what they build (Tools/fuzz/FuzzTokenizers.swift + Sources/SMMTokenizers)
 #   config      config.json: ModelConfig.parse, SMMFileMetadata(configJSON:), and the metadata written
 #               from an accepted config read back (Tools/fuzz/FuzzConfig.swift, in the formats binary)
-#   server      the server's request decoder on every POST route's wire type (Tools/fuzz/FuzzServer.swift
-#               + Sources/SMMServer/RequestDecoding.swift + WireTypes.swift)
+#   server      the server's request decoder (the early input count, then the strict parse and Codable) on
+#               every POST route's wire type (Tools/fuzz/FuzzServer.swift + Sources/SMMServer/RequestDecoding.swift
+#               + WireTypes.swift)
 #
 # Usage: bash Tools/fuzz.sh [-t SECONDS] [-n RUNS] [-j JOBS] [--only NAME[,NAME]] [-- libFuzzer flags]
 #   -t SECONDS  stop each target after this much time (default 30)
