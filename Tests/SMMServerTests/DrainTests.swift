@@ -11,18 +11,8 @@ import XCTest
 final class DrainTests: XCTestCase {
     static func freePort() -> Int { Int.random(in: 20_000..<60_000) }
 
-    /// Starts `server.run` in a task; returns the group once /health answers.
     func start(_ server: InferenceServer) async throws -> (Task<Void, any Error>, ServiceGroup) {
-        let box = LockedBox<ServiceGroup?>(nil)
-        let task = Task { try await server.run(load: false, signals: [], onGroup: { box.value = $0 }) }
-        let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline {
-            if box.value != nil, let r = try? await TestClient.withClient(host: "127.0.0.1", port: server.options.port, operation: {
-                try await $0.get("/health")
-            }), r.status == .ok { break }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        return (task, try XCTUnwrap(box.value))
+        try await startServer(server)
     }
 
     func testDrainAnswersEveryAcceptedRequestAndReturns() async throws {

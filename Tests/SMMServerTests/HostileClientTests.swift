@@ -80,18 +80,8 @@ private func Glibc_send(_ fd: Int32, _ p: UnsafeRawPointer?, _ n: Int) -> Int {
 }
 
 final class HostileClientTests: XCTestCase {
-    /// Starts `server.run` (no model loading, no signals); returns once /health answers.
     func start(_ server: InferenceServer) async throws -> (Task<Void, any Error>, ServiceGroup) {
-        let box = LockedBox<ServiceGroup?>(nil)
-        let task = Task { try await server.run(load: false, signals: [], onGroup: { box.value = $0 }) }
-        let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline {
-            if box.value != nil, let r = try? await TestClient.withClient(host: "127.0.0.1", port: server.options.port, operation: {
-                try await $0.get("/health")
-            }), r.status == .ok { break }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        return (task, try XCTUnwrap(box.value))
+        try await startServer(server)
     }
 
     func serve(_ configure: (inout ServerOptions) -> Void, _ body: (Int, InferenceServer) async throws -> Void) async throws {

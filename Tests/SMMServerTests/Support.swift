@@ -5,6 +5,7 @@ import SMMJSON
 import HummingbirdTesting
 import Hummingbird
 import Logging
+import ServiceLifecycle
 import SMMModels
 import XCTest
 @testable import SMMServer
@@ -135,3 +136,18 @@ func livePost(_ port: Int?, _ uri: String, _ json: String) async throws -> (Int,
 }
 
 func jsonObject(_ data: Data) -> Any? { try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) }
+
+/// Starts `server.run` in a task (no model loading, no signals); returns it and the service group
+/// once /health answers.
+func startServer(_ server: InferenceServer) async throws -> (Task<Void, any Error>, ServiceGroup) {
+    let box = LockedBox<ServiceGroup?>(nil)
+    let task = Task { try await server.run(load: false, signals: [], onGroup: { box.value = $0 }) }
+    let deadline = Date().addingTimeInterval(20)
+    while Date() < deadline {
+        if box.value != nil, let r = try? await TestClient.withClient(host: "127.0.0.1", port: server.options.port, operation: {
+            try await $0.get("/health")
+        }), r.status == .ok { break }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    return (task, try XCTUnwrap(box.value))
+}
