@@ -98,7 +98,7 @@ public final class InferenceServer: Sendable {
     /// The settings.
     public let options: ServerOptions
     /// The manager every model is opened through.
-    public let manager: SmartModelManager
+    public let manager: ModelManager
     /// Metrics.
     public let metrics: ServerMetrics
     /// The request logger (`smm.serve`).
@@ -112,7 +112,7 @@ public final class InferenceServer: Sendable {
     private let lastDrainArrival = LockedBox<ContinuousClock.Instant?>(nil)
 
     /// A server; no model is loaded yet (``loadModels()`` or ``register(_:)``).
-    public init(options: ServerOptions, manager: SmartModelManager, logger: Logger? = nil) {
+    public init(options: ServerOptions, manager: ModelManager, logger: Logger? = nil) {
         self.options = options
         self.manager = manager
         self.metrics = ServerMetrics()
@@ -267,7 +267,7 @@ public final class InferenceServer: Sendable {
     /// The first served model with a sentiment head (labels that read as positive/negative), if any.
     func sentimentClassifier() -> ServedModel? {
         models.first { m in
-            m.isClassifier && Set(m.labels.map(SmartModelManager.sentimentLabel)).isSuperset(of: ["positive", "negative"])
+            m.isClassifier && Set(m.labels.map(ModelManager.sentimentLabel)).isSuperset(of: ["positive", "negative"])
         }
     }
 

@@ -1,6 +1,6 @@
 // How the manager runs models: an injected backend loads a catalog entry and returns a loaded
 // model that classifies, embeds or generates. The default backend uses the engine (SMMModels);
-// tests inject fakes; users can inject their own (the seed's `new SmartModelManager(customLLM)`).
+// tests inject fakes; users can inject their own (the seed's `new ModelManager(customLLM)`).
 import Foundation
 import SMMModels
 import SMMKernels

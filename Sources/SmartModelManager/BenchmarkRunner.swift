@@ -13,7 +13,7 @@ public struct BenchmarkProgress: Sendable, Equatable {
     public var model: ModelKey
 }
 
-extension SmartModelManager {
+extension ModelManager {
     /// Benchmarks `models` (ids; default every available model) in each dtype the backend loads.
     /// Results persist in `benchmarks.json` in the cache folder and replace FLOP estimates in selection.
     public func runQuickBenchmark(models ids: [String]? = nil, runs: Int = 5,

@@ -4,7 +4,7 @@
 import Foundation
 
 /// A task name. The built-in ones are static members; any other string is a task of the user's own
-/// that `SmartModelManager.mapTask(_:to:)` maps to a built-in task or a model.
+/// that `ModelManager.mapTask(_:to:)` maps to a built-in task or a model.
 public struct ModelTask: RawRepresentable, Hashable, Sendable, Codable, ExpressibleByStringLiteral,
     CustomStringConvertible, Comparable {
     /// The task's name, lower-cased.

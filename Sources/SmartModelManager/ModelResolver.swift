@@ -70,7 +70,7 @@ extension EngineBackend {
     }
 }
 
-extension SmartModelManager {
+extension ModelManager {
     /// Opens `reference` for direct engine use: a path is loaded as it is; a catalog id is loaded
     /// from the catalog's file; nil asks the manager to select a model for `task` first (the
     /// selection comes back with the model). `dtype` nil loads the weights as stored.

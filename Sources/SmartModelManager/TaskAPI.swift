@@ -146,7 +146,7 @@ public struct ClassificationResult: Sendable, Codable, Equatable {
     }
 }
 
-extension SmartModelManager {
+extension ModelManager {
     /// Texts are taken as Hugging Face takes them: an empty or whitespace-only text is a text
     /// (a BERT model sees `[CLS] [SEP]`). Only an empty list is refused, by the calls that cannot
     /// answer it without a model (`embed`); the others answer it with an empty list.

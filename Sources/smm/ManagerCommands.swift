@@ -1,5 +1,5 @@
 // `smm system`, `smm models`, `smm select`, `smm sentiment`: the model manager from the command line.
-// Each builds a SmartModelManager from the environment (plus --models-dir), calls it and prints.
+// Each builds a ModelManager from the environment (plus --models-dir), calls it and prints.
 import ArgumentParser
 import Foundation
 import SMMJSON
@@ -18,14 +18,14 @@ struct ManagerOptions: ParsableArguments {
     var verbose = false
 
     /// The manager: configuration from the environment, `--models-dir` and `--verbose` on top.
-    func makeManager() throws -> SmartModelManager {
+    func makeManager() throws -> ModelManager {
         var configuration = try ManagerConfiguration.fromEnvironment()
         if let modelsDir {
             try Self.checkModelsDirectory(modelsDir)
             configuration.modelsDirectory = URL(fileURLWithPath: modelsDir)
         }
         if verbose { configuration.logLevel = .debug }
-        return try SmartModelManager(configuration: configuration)
+        return try ModelManager(configuration: configuration)
     }
 
     /// Throws a `CLIError` naming `path` when `--models-dir` is empty, does not exist or is not a

@@ -35,12 +35,12 @@ struct ModelOptions: ParsableArguments {
 
     /// Applies `--threads` (before the worker pool starts) and opens `-m MODEL` (a path, or a
     /// catalog id), or the model the manager selects for `task` (the choice goes to standard
-    /// error), through the manager's one way in (`SmartModelManager.open`).
+    /// error), through the manager's one way in (`ModelManager.open`).
     func load(task: ModelTask) async throws -> LoadedModel {
         try applyThreads(threads)
         var configuration = try ManagerConfiguration.fromEnvironment()
         if let modelsDir { configuration.modelsDirectory = URL(fileURLWithPath: modelsDir) }
-        let manager = try SmartModelManager(configuration: configuration)
+        let manager = try ModelManager(configuration: configuration)
         let opened = try await manager.open(model.map(ModelReference.init), task: task, dtype: dtype)
         if let chosen = opened.selection?.chosen {
             FileHandle.standardError.write(Data("smm: selected \(chosen.key.id) for \(task.rawValue)\n".utf8))

@@ -96,7 +96,7 @@ struct ServeCommand: AsyncParsableCommand {
         let descriptors = DescriptorLimit.raiseSoftToHard()
         var configuration = try ManagerConfiguration.fromEnvironment()
         if let modelsDir { configuration.modelsDirectory = URL(fileURLWithPath: modelsDir) }
-        let manager = try SmartModelManager(configuration: configuration)
+        let manager = try ModelManager(configuration: configuration)
         var logger = Logger(label: "smm.serve")
         logger.logLevel = options.logLevel
         let server = InferenceServer(options: options, manager: manager, logger: logger)

@@ -49,7 +49,7 @@ final class FaultTests: XCTestCase {
         configuration.modelsDirectory = dir
         let catalog = try ModelCatalog(entries: [try entry("embedder", good, tasks: [.embedding]),
                                                  try entry("classifier", other, tasks: [.classification])])
-        func fresh() throws -> SmartModelManager { try SmartModelManager(configuration: configuration, catalog: catalog) }
+        func fresh() throws -> ModelManager { try ModelManager(configuration: configuration, catalog: catalog) }
 
         // Truncated to half.
         var manager = try fresh()
@@ -95,7 +95,7 @@ final class FaultTests: XCTestCase {
         var configuration = ManagerConfiguration()
         configuration.modelsDirectory = dir
         configuration.maxCacheSizeBytes = 4096
-        let manager = try SmartModelManager(configuration: configuration,
+        let manager = try ModelManager(configuration: configuration,
                                             catalog: try ModelCatalog(entries: [try entry("m", file, tasks: [.embedding])]))
         for _ in 0..<2 {
             let error = await message { try await manager.embed(["good news"]) }

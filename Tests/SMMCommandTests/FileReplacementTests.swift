@@ -81,7 +81,7 @@ final class FileReplacementTests: XCTestCase {
         let bytes = Int(try XCTUnwrap(try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber).intValue)
         let entry = CatalogEntry(id: "tiny", source: "test", architecture: "bert", tasks: [.embedding], parameters: bytes / 4,
                                  sizeBytes: DTypeSizes(f32: bytes), path: file.path, maxTokens: 64)
-        let manager = try SmartModelManager(configuration: configuration, catalog: try ModelCatalog(entries: [entry]))
+        let manager = try ModelManager(configuration: configuration, catalog: try ModelCatalog(entries: [entry]))
         let first = try await manager.embed(["good news"]).vectors[0]
         let again = try await manager.embed(["good news"]).vectors[0]
         XCTAssertEqual(maxAbsDiffOf(again, first), 0, "a cache hit")

@@ -47,12 +47,12 @@ enum Models {
     }
 }
 
-func makeManager() throws -> SmartModelManager {
+func makeManager() throws -> ModelManager {
     var c = ManagerConfiguration()
     c.modelsDirectory = repositoryRoot.appendingPathComponent("Weights/models")
     c.cacheDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("smm-serve-\(UUID().uuidString)")
     c.logLevel = .error
-    return try SmartModelManager(configuration: c)
+    return try ModelManager(configuration: c)
 }
 
 func quietLogger() -> Logger {

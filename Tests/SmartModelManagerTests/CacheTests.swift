@@ -5,7 +5,7 @@ import XCTest
 final class CacheTests: XCTestCase {
     /// Three 100 MB embedders, each pinned to its own task.
     func makeManager(budgetMB: Int, cacheEnabled: Bool = true, backend: FakeBackend = FakeBackend(),
-                     extra: [CatalogEntry] = []) async throws -> (SmartModelManager, TempModels) {
+                     extra: [CatalogEntry] = []) async throws -> (ModelManager, TempModels) {
         let ids = ["A", "B", "C"] + extra.map(\.id)
         let temp = try TempModels(ids)
         let catalog = try ModelCatalog(entries: ["A", "B", "C"].map { fakeEntry($0, tasks: [.embedding], parametersM: 25) } + extra)
@@ -13,7 +13,7 @@ final class CacheTests: XCTestCase {
             $0.maxCacheSizeBytes = budgetMB * 1_000_000
             $0.cacheEnabled = cacheEnabled
         }
-        let manager = try SmartModelManager(configuration: config, backend: backend,
+        let manager = try ModelManager(configuration: config, backend: backend,
                                             systemProbe: FixedSystemProbe(Machines.highEnd), catalog: catalog)
         for id in ids { try await manager.mapTask(ModelTask(rawValue: id), to: .embedding, model: id) }
         return (manager, temp)
@@ -88,7 +88,7 @@ final class CacheTests: XCTestCase {
             XCTAssertTrue(error.description.contains("MAX_MODEL_CACHE_SIZE allows 238 MiB"), error.description)
         }
         let temp = try TempModels(["A"])
-        let limited = try SmartModelManager(
+        let limited = try ModelManager(
             configuration: temp.configuration { $0.modelMemoryLimitBytes = 50_000_000 }, backend: FakeBackend(),
             systemProbe: FixedSystemProbe(Machines.highEnd),
             catalog: try ModelCatalog(entries: [fakeEntry("A", tasks: [.embedding], parametersM: 25)]))

@@ -20,7 +20,7 @@ final class CatalogTests: XCTestCase {
 
     func testMissingModelsAreListedAsUnavailableWithTheReason() async throws {
         let temp = try TempModels(["all-MiniLM-L6-v2"])
-        let manager = try SmartModelManager(configuration: temp.configuration(), backend: FakeBackend(),
+        let manager = try ModelManager(configuration: temp.configuration(), backend: FakeBackend(),
                                             systemProbe: FixedSystemProbe(Machines.midRange), catalog: .builtIn)
         let models = await manager.availableModels()
         XCTAssertEqual(models.count, 4)
@@ -53,7 +53,7 @@ final class CatalogTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("the catalog has: a"), "\(error)")
         }
         let temp = try TempModels(["c"])
-        let manager = try SmartModelManager(configuration: temp.configuration(), backend: FakeBackend(),
+        let manager = try ModelManager(configuration: temp.configuration(), backend: FakeBackend(),
                                             systemProbe: FixedSystemProbe(Machines.midRange), catalog: catalog)
         try await manager.register(fakeEntry("c", tasks: [.sentiment], parametersM: 1))
         let info = try await manager.modelInfo("c")
@@ -115,21 +115,21 @@ final class ConfigurationTests: XCTestCase {
 
     func testUnknownFallbackOrPreferredModelIsAConfigurationError() async throws {
         let temp = try TempModels(["distilgpt2"])
-        XCTAssertThrowsError(try SmartModelManager(configuration: temp.configuration { $0.fallbackModel = "nope" },
+        XCTAssertThrowsError(try ModelManager(configuration: temp.configuration { $0.fallbackModel = "nope" },
                                                    backend: FakeBackend(), catalog: .builtIn)) {
             XCTAssertTrue("\($0)".contains("FALLBACK_MODEL"), "\($0)")
         }
-        XCTAssertThrowsError(try SmartModelManager(configuration: temp.configuration { $0.preferredModel = "llama" },
+        XCTAssertThrowsError(try ModelManager(configuration: temp.configuration { $0.preferredModel = "llama" },
                                                    backend: FakeBackend(), catalog: .builtIn)) {
             XCTAssertTrue("\($0)".contains("PREFERRED_MODEL_TYPE"), "\($0)")
         }
         // An architecture is accepted: "gpt2" is distilgpt2's, the only generator of the built-in catalog,
         // and ranking gives that model the +0.5 of PREFERRED_MODEL_TYPE.
-        let preferring = try SmartModelManager(configuration: temp.configuration { $0.preferredModel = "gpt2" },
+        let preferring = try ModelManager(configuration: temp.configuration { $0.preferredModel = "gpt2" },
                                                backend: FakeBackend(), systemProbe: FixedSystemProbe(SwitchingTests.fastMachine),
                                                catalog: .builtIn)
         XCTAssertEqual(preferring.configuration.preferredModel, "gpt2")
-        let neutral = try SmartModelManager(configuration: temp.configuration(), backend: FakeBackend(),
+        let neutral = try ModelManager(configuration: temp.configuration(), backend: FakeBackend(),
                                             systemProbe: FixedSystemProbe(SwitchingTests.fastMachine), catalog: .builtIn)
         // The built-in distilgpt2 is a random-weight stand-in: allow it, or nothing generates.
         let generation = SelectionRequirements(task: .generation, allowRandomWeights: true)

@@ -24,7 +24,7 @@ final class ConcurrencyTests: XCTestCase {
             $0.maxInferenceTimeMs = 10_000
             if ProcessInfo.processInfo.environment["SMM_TEST_DEBUG"] == "1" { $0.logLevel = .debug }
         }
-        let manager = try SmartModelManager(configuration: config, backend: backend,
+        let manager = try ModelManager(configuration: config, backend: backend,
                                             systemProbe: FixedSystemProbe(SwitchingTests.fastMachine),
                                             catalog: try ModelCatalog(entries: entries))
         try await manager.selectOptimalModel(for: SelectionRequirements(task: .sentiment, priority: .accuracy))
@@ -111,7 +111,7 @@ final class ConcurrencyTests: XCTestCase {
             func load(_ entry: CatalogEntry, dtype: ModelDType, location: URL) async throws -> any LoadedInferenceModel { Busy() }
         }
         let temp = try TempModels(["busy"])
-        let manager = try SmartModelManager(configuration: temp.configuration(), backend: BusyBackend(),
+        let manager = try ModelManager(configuration: temp.configuration(), backend: BusyBackend(),
                                             systemProbe: FixedSystemProbe(SwitchingTests.fastMachine),
                                             catalog: try ModelCatalog(entries: [fakeEntry("busy", tasks: [.embedding], parametersM: 1)]))
         _ = try await manager.embed(["warm"])
@@ -146,7 +146,7 @@ final class EventTests: XCTestCase {
             $0.maxCacheSizeBytes = 150_000_000
             $0.maxInferenceTimeMs = 10_000
         }
-        let manager = try SmartModelManager(configuration: config, backend: FakeBackend(),
+        let manager = try ModelManager(configuration: config, backend: FakeBackend(),
                                             systemProbe: FixedSystemProbe(SwitchingTests.fastMachine),
                                             catalog: try ModelCatalog(entries: entries))
         await manager.setSwitchPolicy(SwitchPolicy(window: 3))

@@ -18,7 +18,7 @@ final class RealModelTests: XCTestCase {
         throw XCTSkip("the real all-MiniLM-L6-v2 is not at \(path) (bash Tools/fetch_minilm.sh)")
     }
 
-    func makeManager() throws -> SmartModelManager {
+    func makeManager() throws -> ModelManager {
         var c = ManagerConfiguration()
         c.modelsDirectory = Self.modelsDirectory
         c.cacheDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("smm-real-\(UUID().uuidString)")
@@ -26,7 +26,7 @@ final class RealModelTests: XCTestCase {
         c.maxInferenceTimeMs = 60_000
         let info = SystemInfo(logicalCores: 2, totalMemoryBytes: 8 << 30,
                               throughput: ThroughputProbe(singleCoreGFLOPS: 50, multiCoreGFLOPS: 100, memoryBandwidthGBps: 10))
-        return try SmartModelManager(configuration: c, systemProbe: FixedSystemProbe(info), catalog: .builtIn)
+        return try ModelManager(configuration: c, systemProbe: FixedSystemProbe(info), catalog: .builtIn)
     }
 
     /// Zero-shot sentiment with the real MiniLM on the labelled market headlines must reach 85%.
@@ -58,7 +58,7 @@ final class RealModelTests: XCTestCase {
         c.cacheDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("smm-real-\(UUID().uuidString)")
         c.catalogPath = repositoryRoot.appendingPathComponent("Weights/catalog.json")
         c.logLevel = .error
-        let manager = try SmartModelManager(configuration: c)
+        let manager = try ModelManager(configuration: c)
         let result = try await manager.modelRecommendations(for: SelectionRequirements(task: .sentiment))
         print(result.explanation)
         XCTAssertEqual(result.chosen?.key.id, "all-MiniLM-L6-v2")

@@ -131,7 +131,7 @@ final class SelectionTests: XCTestCase {
     }
 
     func testSelectionThroughTheManagerAndItsOverhead() async throws {
-        let manager = try SmartModelManager(configuration: temp.configuration(), backend: FakeBackend(),
+        let manager = try ModelManager(configuration: temp.configuration(), backend: FakeBackend(),
                                             systemProbe: FixedSystemProbe(Machines.midRange), catalog: catalog)
         _ = try await manager.analyzeSystem()
         let req = SelectionRequirements(task: .sentiment)
@@ -163,7 +163,7 @@ final class SelectionTests: XCTestCase {
     }
 
     func testCustomTaskNamesMapToTasksAndModels() async throws {
-        let manager = try SmartModelManager(configuration: temp.configuration(), backend: FakeBackend(),
+        let manager = try ModelManager(configuration: temp.configuration(), backend: FakeBackend(),
                                             systemProbe: FixedSystemProbe(Machines.midRange), catalog: catalog)
         try await manager.mapTask("news-tone", to: .sentiment, model: "classifier")
         let results = try await manager.sentiment(["good strong gains"], task: "news-tone")

@@ -52,7 +52,7 @@ final class SoakTests: XCTestCase {
         var configuration = ManagerConfiguration()
         configuration.modelsDirectory = dir
         configuration.maxCacheSizeBytes = budget
-        let manager = try SmartModelManager(configuration: configuration, catalog: try ModelCatalog(entries: entries))
+        let manager = try ModelManager(configuration: configuration, catalog: try ModelCatalog(entries: entries))
         try await manager.mapTask("sentiment-a", to: .classification, model: "bert")
         try await manager.mapTask("sentiment-b", to: .classification, model: "distilbert")
         try await manager.mapTask("vectors", to: .embedding, model: "embedder")

@@ -26,7 +26,7 @@ final class SwitchingTests: XCTestCase {
 
     func makeManager(autoSelect: Bool = true, accurateDelay: Duration = .milliseconds(20), fastDelay: Duration = .zero,
                      failing: Set<String> = [], fallback: String? = nil, only: [String]? = nil)
-        throws -> (SmartModelManager, FakeBackend, TempModels) {
+        throws -> (ModelManager, FakeBackend, TempModels) {
         let all = [
             fakeEntry("accurate", tasks: [.sentiment], parametersM: 100, labels: ["NEGATIVE", "POSITIVE"], accuracy: 0.95),
             fakeEntry("fast", tasks: [.sentiment], parametersM: 10, labels: ["NEGATIVE", "POSITIVE"], accuracy: 0.90),
@@ -42,7 +42,7 @@ final class SwitchingTests: XCTestCase {
             $0.maxInferenceTimeMs = 10
             $0.fallbackModel = fallback
         }
-        let manager = try SmartModelManager(configuration: config, backend: backend,
+        let manager = try ModelManager(configuration: config, backend: backend,
                                             systemProbe: FixedSystemProbe(Self.fastMachine),
                                             catalog: try ModelCatalog(entries: entries))
         return (manager, backend, temp)
@@ -166,7 +166,7 @@ final class SwitchingTests: XCTestCase {
             fakeEntry("fast", tasks: [.sentiment], parametersM: 10, labels: ["NEGATIVE", "POSITIVE"], accuracy: 0.90),
         ]
         let probe = MutableProbe(Self.fastMachine)
-        let manager = try SmartModelManager(configuration: temp.configuration { $0.maxInferenceTimeMs = 1000 },
+        let manager = try ModelManager(configuration: temp.configuration { $0.maxInferenceTimeMs = 1000 },
                                             backend: FakeBackend(), systemProbe: probe,
                                             catalog: try ModelCatalog(entries: entries))
         try await manager.selectOptimalModel(for: SelectionRequirements(task: .sentiment, priority: .accuracy))

@@ -134,7 +134,7 @@ final class SystemAnalysisTests: XCTestCase {
 
     func testAnalysisIsCachedAndMinimumsAreEnforced() async throws {
         let temp = try TempModels()
-        let manager = try SmartModelManager(configuration: temp.configuration(), backend: FakeBackend(),
+        let manager = try ModelManager(configuration: temp.configuration(), backend: FakeBackend(),
                                             systemProbe: FixedSystemProbe(Machines.midRange))
         let a = try await manager.analyzeSystem()
         XCTAssertEqual(a.assessment.tier, .midRange)
@@ -142,7 +142,7 @@ final class SystemAnalysisTests: XCTestCase {
         let b = try await manager.analyzeSystem()
         XCTAssertEqual(a.analysedAt, b.analysedAt, "the second call reuses the analysis")
 
-        let strict = try SmartModelManager(configuration: temp.configuration { $0.minCPUCores = 64 }, backend: FakeBackend(),
+        let strict = try ModelManager(configuration: temp.configuration { $0.minCPUCores = 64 }, backend: FakeBackend(),
                                            systemProbe: FixedSystemProbe(Machines.midRange))
         do {
             _ = try await strict.analyzeSystem()
@@ -150,7 +150,7 @@ final class SystemAnalysisTests: XCTestCase {
         } catch let error as ManagerError {
             XCTAssertTrue(error.description.contains("MIN_CPU_CORES"), error.description)
         }
-        let memory = try SmartModelManager(configuration: temp.configuration { $0.minSystemMemoryBytes = 64 << 30 },
+        let memory = try ModelManager(configuration: temp.configuration { $0.minSystemMemoryBytes = 64 << 30 },
                                            backend: FakeBackend(), systemProbe: FixedSystemProbe(Machines.midRange))
         do {
             _ = try await memory.analyzeSystem()

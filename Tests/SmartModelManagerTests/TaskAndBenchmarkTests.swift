@@ -7,7 +7,7 @@ import XCTest
 final class TaskAPITests: XCTestCase {
     func testZeroShotSentimentWithAFakeEmbedderSaysItsMethod() async throws {
         let temp = try TempModels(["emb"])
-        let manager = try SmartModelManager(configuration: temp.configuration(), backend: FakeBackend(),
+        let manager = try ModelManager(configuration: temp.configuration(), backend: FakeBackend(),
                                             systemProbe: FixedSystemProbe(SwitchingTests.fastMachine),
                                             catalog: try ModelCatalog(entries: [fakeEntry("emb", tasks: [.embedding, .sentiment], parametersM: 20)]))
         let results = try await manager.sentiment(["Shares rally on strong growth", "Stock plunges after big losses"])
@@ -44,7 +44,7 @@ final class TaskAPITests: XCTestCase {
     func testRandomWeightModelsAreOnlyUsedWhenAllowedAndAreFlagged() async throws {
         let temp = try TempModels()
         try temp.add("rand-gen", random: true)
-        let manager = try SmartModelManager(configuration: temp.configuration(), backend: FakeBackend(),
+        let manager = try ModelManager(configuration: temp.configuration(), backend: FakeBackend(),
                                             systemProbe: FixedSystemProbe(SwitchingTests.fastMachine),
                                             catalog: try ModelCatalog(entries: [fakeEntry("rand-gen", tasks: [.generation],
                                                                                           parametersM: 10, architecture: "gpt2")]))
@@ -73,8 +73,8 @@ final class TaskAPITests: XCTestCase {
         XCTAssertEqual(mixed.mood, "mixed")
         XCTAssertEqual(mixed.confidence, 1, accuracy: 1e-9)
         XCTAssertEqual(MarketMood(results: []).confidence, 0)
-        XCTAssertEqual(SmartModelManager.sentimentLabel("LABEL_1"), "positive")
-        XCTAssertEqual(SmartModelManager.sentimentLabel("NEGATIVE"), "negative")
+        XCTAssertEqual(ModelManager.sentimentLabel("LABEL_1"), "positive")
+        XCTAssertEqual(ModelManager.sentimentLabel("NEGATIVE"), "negative")
     }
 
     func testLabelledHeadlinesFixture() throws {
@@ -96,7 +96,7 @@ final class BenchmarkTests: XCTestCase {
         var backend = FakeBackend()
         backend.delays = ["cls": .milliseconds(3)]
         let config = temp.configuration { $0.maxInferenceTimeMs = 1000 }
-        let manager = try SmartModelManager(configuration: config, backend: backend,
+        let manager = try ModelManager(configuration: config, backend: backend,
                                             systemProbe: FixedSystemProbe(SwitchingTests.fastMachine), catalog: catalog)
         let before = try await manager.modelRecommendations(for: SelectionRequirements(task: .sentiment))
         XCTAssertEqual(before.chosen?.latencyMeasured, false)
@@ -116,7 +116,7 @@ final class BenchmarkTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: file.path))
 
         // A new manager on the same machine and files picks the benchmark up.
-        let fresh = try SmartModelManager(configuration: config, backend: backend,
+        let fresh = try ModelManager(configuration: config, backend: backend,
                                           systemProbe: FixedSystemProbe(SwitchingTests.fastMachine), catalog: catalog)
         let after = try await fresh.modelRecommendations(for: SelectionRequirements(task: .sentiment))
         XCTAssertEqual(after.chosen?.latencyMeasured, true)
@@ -126,7 +126,7 @@ final class BenchmarkTests: XCTestCase {
 
         // Replacing the file changes its checksum: the old benchmark no longer applies.
         try Data(repeating: 9, count: 2048).write(to: temp.models.appendingPathComponent("cls/model.safetensors"))
-        let changed = try SmartModelManager(configuration: config, backend: backend,
+        let changed = try ModelManager(configuration: config, backend: backend,
                                             systemProbe: FixedSystemProbe(SwitchingTests.fastMachine), catalog: catalog)
         let stale = try await changed.modelRecommendations(for: SelectionRequirements(task: .sentiment))
         XCTAssertEqual(stale.chosen?.latencyMeasured, false)
@@ -138,11 +138,11 @@ final class BenchmarkTests: XCTestCase {
                                                            labels: ["NEGATIVE", "POSITIVE"])])
         var backend = FakeBackend()
         backend.delays = ["cls": .milliseconds(5)]
-        let slow = try SmartModelManager(configuration: temp.configuration { $0.maxInferenceTimeMs = 2 }, backend: backend,
+        let slow = try ModelManager(configuration: temp.configuration { $0.maxInferenceTimeMs = 2 }, backend: backend,
                                          systemProbe: FixedSystemProbe(SwitchingTests.fastMachine), catalog: catalog)
         let r = try await slow.runQuickBenchmark(models: ["cls"], runs: 2)
         XCTAssertEqual(r.first?.recommendation, .tooSlow)
-        let big = try SmartModelManager(configuration: temp.configuration { $0.maxMemoryUsageBytes = 50_000_000 },
+        let big = try ModelManager(configuration: temp.configuration { $0.maxMemoryUsageBytes = 50_000_000 },
                                         backend: FakeBackend(), systemProbe: FixedSystemProbe(SwitchingTests.fastMachine),
                                         catalog: catalog)
         do {

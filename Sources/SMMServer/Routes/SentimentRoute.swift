@@ -27,7 +27,7 @@ struct SentimentRoute {
             let outcome = try await model.batcher.submit(inputs, kind: .classify)
             context.stats.record(model: model.name, texts: texts, outcome: outcome)
             scored = outcome.vectors.map { logits in
-                ClassifyRoute.ranked(ElementWise.softmax(logits), labels: model.labels.map(SmartModelManager.sentimentLabel))
+                ClassifyRoute.ranked(ElementWise.softmax(logits), labels: model.labels.map(ModelManager.sentimentLabel))
             }
             method = InferenceMethod.classifier.rawValue
         } else {

@@ -2,7 +2,7 @@
 import Foundation
 import Logging
 
-extension SmartModelManager {
+extension ModelManager {
     // MARK: - Analysis
 
     /// Analyses the machine: facts from the OS, the throughput probe (measured once, then cached per

@@ -2,7 +2,7 @@
 import Foundation
 import Logging
 
-extension SmartModelManager {
+extension ModelManager {
     // MARK: - Status
 
     /// The machine, the assignments, the cache and the thresholds.

@@ -4,7 +4,7 @@
 import Foundation
 import Logging
 
-extension SmartModelManager {
+extension ModelManager {
     // MARK: - Cache
 
     /// Takes a lease on `key`, loading it if needed. Never exceeds the budget: evicts idle models

@@ -3,7 +3,7 @@
 import Foundation
 import Logging
 
-extension SmartModelManager {
+extension ModelManager {
     // MARK: - Catalog
 
     /// Every catalog model, present or not, with its state. Rereads which files are present.

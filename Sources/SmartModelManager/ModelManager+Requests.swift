@@ -3,7 +3,7 @@
 import Foundation
 import Logging
 
-extension SmartModelManager {
+extension ModelManager {
     // MARK: - Requests
 
     struct Lease {

@@ -5,7 +5,7 @@
 import Foundation
 import Logging
 
-public actor SmartModelManager {
+public actor ModelManager {
     /// The settings it was made with.
     public nonisolated let configuration: ManagerConfiguration
     /// The backend that loads and runs models.
@@ -92,8 +92,8 @@ public actor SmartModelManager {
 
     /// A manager configured from the environment (`ManagerConfiguration.fromEnvironment`).
     public static func fromEnvironment(backend: any InferenceBackend = EngineBackend(),
-                                       systemProbe: any SystemProbe = LiveSystemProbe()) throws -> SmartModelManager {
-        try SmartModelManager(configuration: try .fromEnvironment(), backend: backend, systemProbe: systemProbe)
+                                       systemProbe: any SystemProbe = LiveSystemProbe()) throws -> ModelManager {
+        try ModelManager(configuration: try .fromEnvironment(), backend: backend, systemProbe: systemProbe)
     }
 
     deinit { hub.finish() }
