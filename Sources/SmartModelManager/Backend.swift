@@ -138,21 +138,26 @@ struct EngineEncoder: LoadedInferenceModel {
     let memoryBytes: Int
 
     func classify(_ texts: [String]) async throws -> [ClassificationResult] {
-        let labels = encoder.model.labels
-        return try encoder.classify(texts).map { c in
-            let scores = c.probabilities.enumerated().map { i, p in
-                LabelScore(label: i < labels.count ? labels[i] : "LABEL_\(i)", score: p)
+        let labels = encoder.model.labels, encoder = self.encoder
+        return try await EngineExecutor.map(texts) { chunk in
+            try encoder.classify(chunk).map { c in
+                let scores = c.probabilities.enumerated().map { i, p in
+                    LabelScore(label: i < labels.count ? labels[i] : "LABEL_\(i)", score: p)
+                }
+                return ClassificationResult(text: c.text, label: c.label, score: c.score, scores: scores,
+                                            truncated: c.truncated)
             }
-            return ClassificationResult(text: c.text, label: c.label, score: c.score, scores: scores, truncated: c.truncated)
         }
     }
 
     func embed(_ texts: [String]) async throws -> [[Float]] {
-        try encoder.embed(texts, pooling: nil, normalize: true)
+        let encoder = self.encoder
+        return try await EngineExecutor.map(texts) { try encoder.embed($0, pooling: nil, normalize: true) }
     }
 
     func truncation(_ texts: [String]) async throws -> [Bool] {
-        try encoder.tokenize(texts).map(\.wasTruncated)
+        let encoder = self.encoder
+        return try await EngineExecutor.map(texts) { try encoder.tokenize($0).map(\.wasTruncated) }
     }
 }
 
@@ -163,9 +168,12 @@ struct EngineGenerator: LoadedInferenceModel {
     func generate(prompt: String, options: TextGenerationOptions) async throws -> GenerationOutput {
         let sampling = SamplingOptions(temperature: options.temperature, topK: options.topK, topP: options.topP,
                                        repetitionPenalty: options.repetitionPenalty, seed: options.seed)
-        let result = try generator.generate(
-            prompt: prompt, options: GenerationOptions(maxNewTokens: options.maxNewTokens, sampling: sampling,
-                                                       stopAtEndOfText: true, stopStrings: options.stopStrings))
+        let generator = self.generator
+        let result = try await EngineExecutor.perform {
+            try generator.generate(
+                prompt: prompt, options: GenerationOptions(maxNewTokens: options.maxNewTokens, sampling: sampling,
+                                                           stopAtEndOfText: true, stopStrings: options.stopStrings))
+        }
         return GenerationOutput(text: result.text, tokenCount: result.tokenIDs.count, stopReason: result.stopReason)
     }
 }

@@ -93,7 +93,7 @@ public struct CatalogEntry: Sendable, Codable, Hashable, Identifiable {
     /// Where the weights come from (`sentence-transformers/all-MiniLM-L6-v2`).
     public var source: String
     /// `bert`, `distilbert` or `gpt2`.
-    public var architecture: String
+    public var architecture: ModelArchitecture
     /// Tasks the model can serve.
     public var tasks: [ModelTask]
     /// Number of parameters.
@@ -127,7 +127,7 @@ public struct CatalogEntry: Sendable, Codable, Hashable, Identifiable {
     public var summary: String
 
     /// A catalog entry. Sizes default to estimates from `parameters`.
-    public init(id: String, source: String, architecture: String, tasks: [ModelTask], parameters: Int,
+    public init(id: String, source: String, architecture: ModelArchitecture, tasks: [ModelTask], parameters: Int,
                 sizeBytes: DTypeSizes? = nil, activationBytes: Int? = nil, minMemoryBytes: Int? = nil,
                 minCores: Int = 1, publishedAccuracy: Double? = nil, accuracyBenchmark: String? = nil,
                 path: String, labels: [String] = [], maxTokens: Int = 512, weightsAreRandom: Bool = false,
@@ -166,7 +166,7 @@ public struct CatalogEntry: Sendable, Codable, Hashable, Identifiable {
         let parameters = try c.decode(Int.self, forKey: .parameters)
         self.init(id: try c.decode(String.self, forKey: .id),
                   source: try c.decodeIfPresent(String.self, forKey: .source) ?? "",
-                  architecture: try c.decode(String.self, forKey: .architecture),
+                  architecture: try c.decode(ModelArchitecture.self, forKey: .architecture),
                   tasks: try c.decode([ModelTask].self, forKey: .tasks),
                   parameters: parameters,
                   sizeBytes: try c.decodeIfPresent(DTypeSizes.self, forKey: .sizeBytes),
@@ -275,15 +275,24 @@ public struct ModelAvailability: Sendable, Equatable {
                                          reason: "file missing: no *.safetensors in \(url.path)\(hint)",
                                          fileBytes: nil, weightsAreRandom: random, checksum: nil)
             }
-            if names.contains(".random-weights") { random = true }
+            if markedRandom(url) { random = true }
             let files = weights.map { url.appendingPathComponent($0) }
             let bytes = files.reduce(0) { $0 + fileSize($1) }
             return ModelAvailability(location: url, isAvailable: true, reason: nil, fileBytes: bytes,
                                      weightsAreRandom: random, checksum: fingerprint(files))
         }
-        if fm.fileExists(atPath: url.path + ".random-weights") { random = true }
+        if markedRandom(url) { random = true }
         return ModelAvailability(location: url, isAvailable: true, reason: nil, fileBytes: fileSize(url),
                                  weightsAreRandom: random, checksum: fingerprint([url]))
+    }
+
+    /// True when the model at `url` carries the random-weights marker: a `.random-weights` file
+    /// inside its folder, or beside a `.smm` file as `<file>.random-weights` (the `Tools/` scripts
+    /// that build random-weight stand-ins write it).
+    public static func markedRandom(_ url: URL) -> Bool {
+        let fm = FileManager.default
+        return fm.fileExists(atPath: url.appendingPathComponent(".random-weights").path)
+            || fm.fileExists(atPath: url.path + ".random-weights")
     }
 
     static func fileSize(_ url: URL) -> Int {

@@ -82,8 +82,8 @@ public actor ModelManager {
         }
         if let preferred = configuration.preferredModel,
            !self.catalog.entries.contains(where: { $0.id.lowercased() == preferred.lowercased()
-               || $0.architecture == preferred.lowercased() }) {
-            let archs = Set(self.catalog.entries.map(\.architecture)).sorted()
+               || $0.architecture.rawValue == preferred.lowercased() }) {
+            let archs = Set(self.catalog.entries.map(\.architecture.rawValue)).sorted()
             throw ManagerError.invalidConfiguration(variable: "PREFERRED_MODEL_TYPE", value: preferred,
                 expected: "a catalog model id or architecture (" + (self.catalog.entries.map(\.id) + archs)
                     .joined(separator: ", ") + ")")

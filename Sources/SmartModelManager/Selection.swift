@@ -424,7 +424,7 @@ public enum ModelSelector {
                 score += 1.0 / Double(rank + 1)
                 reasons.append("preferred for \(req.task) by the task preferences (+\(String(format: "%.2f", 1.0 / Double(rank + 1))))")
             }
-            if let p = context.preferredModel?.lowercased(), p == v.entry.id.lowercased() || p == v.entry.architecture {
+            if let p = context.preferredModel?.lowercased(), p == v.entry.id.lowercased() || p == v.entry.architecture.rawValue {
                 score += 0.5
                 reasons.append("matches PREFERRED_MODEL_TYPE=\(p) (+0.5)")
             }

@@ -120,7 +120,7 @@ struct ModelsCommand: AsyncParsableCommand {
                     e.sizeBytes[d].map { (d.rawValue, JSONValue.int($0)) }
                 }
                 printLine(.record([
-                    ("id", .string(e.id)), ("source", .string(e.source)), ("architecture", .string(e.architecture)),
+                    ("id", .string(e.id)), ("source", .string(e.source)), ("architecture", .string(e.architecture.rawValue)),
                     ("tasks", .strings(e.tasks.map(\.rawValue))), ("parameters", .int(e.parameters)),
                     ("size_bytes", .record(sizes)), ("min_memory_bytes", .int(e.minMemoryBytes)),
                     ("min_cores", .int(e.minCores)),

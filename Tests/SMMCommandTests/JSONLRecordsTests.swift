@@ -181,7 +181,7 @@ func runSMM(_ arguments: [String], stdin: Data) throws -> SMMRun {
     defer { try? FileManager.default.removeItem(at: dir) }
     let files = ["in", "out", "err"].map { dir.appendingPathComponent($0) }
     try stdin.write(to: files[0])
-    for f in files.dropFirst() { FileManager.default.createFile(atPath: f.path, contents: nil) }
+    for f in files.dropFirst() { _ = FileManager.default.createFile(atPath: f.path, contents: nil) }
     process.standardInput = try FileHandle(forReadingFrom: files[0])
     process.standardOutput = try FileHandle(forWritingTo: files[1])
     process.standardError = try FileHandle(forWritingTo: files[2])

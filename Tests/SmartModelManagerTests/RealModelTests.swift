@@ -8,7 +8,9 @@ final class RealModelTests: XCTestCase {
     static let modelsDirectory = repositoryRoot.appendingPathComponent("Weights/models")
     static let headlines = repositoryRoot.appendingPathComponent("Tests/Fixtures/sentiment/market_headlines.jsonl")
 
-    func requireRealModel() throws {
+    func requireRealModel() throws { try Self.requireRealModel() }
+
+    static func requireRealModel() throws {
         let path = Self.modelsDirectory.appendingPathComponent("all-MiniLM-L6-v2/model.safetensors").path
         if FileManager.default.fileExists(atPath: path) { return }
         if ProcessInfo.processInfo.environment["SMM_REQUIRE_REAL_MODELS"] == "1" {
@@ -18,9 +20,11 @@ final class RealModelTests: XCTestCase {
         throw XCTSkip("the real all-MiniLM-L6-v2 is not at \(path) (bash Tools/fetch_minilm.sh)")
     }
 
-    func makeManager() throws -> ModelManager {
+    func makeManager() throws -> ModelManager { try Self.makeManager() }
+
+    static func makeManager() throws -> ModelManager {
         var c = ManagerConfiguration()
-        c.modelsDirectory = Self.modelsDirectory
+        c.modelsDirectory = modelsDirectory
         c.cacheDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("smm-real-\(UUID().uuidString)")
         c.logLevel = .error
         c.maxInferenceTimeMs = 60_000

@@ -179,7 +179,7 @@ final class TempModels {
 }
 
 /// A small catalog for fakes: sizes in MB, so budgets are easy to reason about.
-func fakeEntry(_ id: String, tasks: [ModelTask], parametersM: Int, labels: [String] = [], architecture: String = "bert",
+func fakeEntry(_ id: String, tasks: [ModelTask], parametersM: Int, labels: [String] = [], architecture: ModelArchitecture = .bert,
                accuracy: Double? = nil, minCores: Int = 1, minMemoryMB: Int = 1, int8: Bool = false) -> CatalogEntry {
     let p = parametersM * 1_000_000
     return CatalogEntry(id: id, source: "test/\(id)", architecture: architecture, tasks: tasks, parameters: p,
