@@ -7,14 +7,20 @@ let package = Package(
     name: "SmartModelManager",
     platforms: [.macOS(.v15)],
     products: [
+        // For apps: `import SmartModelManager` gives the front door (`TextModel`, `ModelManager`),
+        // the engine beneath it and the tokenizers.
         .library(name: "SmartModelManager",
                  targets: ["SmartModelManager", "SMMModels", "SMMTokenizers", "SMMFormat", "SMMJSON", "SMMKernels"]),
+        // The tokenizers alone (BERT WordPiece, GPT-2 byte-level BPE), with no engine and no BLAS.
+        .library(name: "SMMTokenizers", targets: ["SMMTokenizers", "SMMJSON"]),
         .executable(name: "smm", targets: ["smm"]),
         .executable(name: "smm-convert", targets: ["smm-convert"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // `swift package generate-documentation` (the DocC catalog in Sources/SmartModelManager).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
         // smm serve only (the SMMServer target): HTTP, signals and shutdown, metrics.
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),

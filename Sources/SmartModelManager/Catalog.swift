@@ -20,6 +20,7 @@ public struct ModelTask: RawRepresentable, Hashable, Sendable, Codable, Expressi
         var container = encoder.singleValueContainer()
         try container.encode(rawValue)
     }
+    /// The task's name.
     public var description: String { rawValue }
     public static func < (a: ModelTask, b: ModelTask) -> Bool { a.rawValue < b.rawValue }
 
@@ -43,9 +44,13 @@ public struct ModelTask: RawRepresentable, Hashable, Sendable, Codable, Expressi
 /// How a model answers a task: its own classification head, similarity of embeddings to label
 /// descriptions, plain embeddings, or generation.
 public enum InferenceMethod: String, Sendable, Codable {
+    /// The model's classification head.
     case classifier
+    /// Similarity of the text's embedding to embeddings of label descriptions.
     case zeroShotEmbedding = "zero-shot-embedding"
+    /// Sentence embeddings.
     case embedding
+    /// Text generation.
     case generation
 }
 

@@ -10,10 +10,15 @@ import Foundation
 public struct FileIdentity: Sendable, Equatable, CustomStringConvertible {
     /// One file: name within the model's location, device, inode, bytes, mtime (ns since 1970).
     public struct Stamp: Sendable, Equatable {
+        /// The file's name in its folder.
         public var name: String
+        /// The device it is on.
         public var device: UInt64
+        /// Its inode number (a file renamed over it gets a new one).
         public var inode: UInt64
+        /// Its size in bytes.
         public var bytes: Int64
+        /// Its modification time, in nanoseconds since 1970.
         public var modifiedNs: Int64
     }
 
@@ -47,6 +52,7 @@ public struct FileIdentity: Sendable, Equatable, CustomStringConvertible {
                       modifiedNs: ns), mode == S_IFDIR)
     }
 
+    /// The files with their inode, size and modification time, for logs.
     public var description: String {
         stamps.map { "\($0.name) (inode \($0.inode), \($0.bytes) bytes)" }.joined(separator: ", ")
     }

@@ -5,6 +5,16 @@
 import Foundation
 import Logging
 
+/// The manager: selects a model for each task from its catalog by what the machine can hold and
+/// run, loads and caches models within a memory budget, answers requests (embeddings, similarity,
+/// search, classification, sentiment, generation), watches their latency and switches models.
+///
+/// ```swift
+/// let manager = try ModelManager(configuration: try .fromEnvironment())
+/// let mood = try await manager.marketMood(["Shares soar after record profit"])
+/// ```
+///
+/// For one model without selection or caching, use ``TextModel``.
 public actor ModelManager {
     /// The settings it was made with.
     public nonisolated let configuration: ManagerConfiguration

@@ -5,7 +5,12 @@ import Foundation
 
 /// What to optimise for when several models qualify.
 public enum SelectionPriority: String, Sendable, Codable, CaseIterable {
-    case speed, accuracy, balanced
+    /// The fastest model that meets the requirements.
+    case speed
+    /// The most accurate model that meets the requirements.
+    case accuracy
+    /// A mix of speed and accuracy.
+    case balanced
 
     /// Weights of (speed, accuracy) in the score.
     var weights: (speed: Double, accuracy: Double) {
@@ -106,6 +111,7 @@ public struct ModelKey: Hashable, Sendable, Codable, CustomStringConvertible, Co
         self.id = id
         self.dtype = dtype
     }
+    /// `id (dtype)`.
     public var description: String { "\(id) (\(dtype.rawValue))" }
     public static func < (a: ModelKey, b: ModelKey) -> Bool { (a.id, a.dtype.rawValue) < (b.id, b.dtype.rawValue) }
 }
@@ -136,15 +142,25 @@ public struct Candidate: Sendable, Equatable, Codable {
 
 /// Why a candidate was rejected.
 public enum RejectionReason: String, Sendable, Codable, CaseIterable {
+    /// The model does not do the task.
     case incompatibleTask = "incompatible-task"
+    /// Its file is not in the models folder.
     case fileMissing = "file-missing"
+    /// It is larger than a memory limit.
     case tooBig = "too-big"
+    /// Its predicted or measured latency is over the limit.
     case tooSlow = "too-slow"
+    /// The machine has fewer cores than it needs.
     case notEnoughCores = "not-enough-cores"
+    /// The machine has less free memory than it needs.
     case notEnoughMemory = "not-enough-memory"
+    /// The backend does not run this dtype on this CPU.
     case unsupportedDType = "unsupported-dtype"
+    /// Its weights are a random-weight stand-in and the requirements ask for real ones.
     case randomWeights = "random-weights"
+    /// Its published accuracy is below the requirements' minimum.
     case belowMinAccuracy = "below-min-accuracy"
+    /// It failed to load before.
     case loadFailed = "load-failed"
 }
 

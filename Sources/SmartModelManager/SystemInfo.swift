@@ -160,8 +160,11 @@ public struct ThroughputProbe: Sendable, Codable, Equatable {
 
 /// The machine's class, from its score.
 public enum SystemTier: String, Sendable, Codable, CaseIterable, Comparable {
+    /// Few cores or little memory: small, quantized models.
     case lowEnd = "low-end"
+    /// A typical laptop or small server.
     case midRange = "mid-range"
+    /// Many cores and plenty of memory.
     case highEnd = "high-end"
 
     public static func < (a: SystemTier, b: SystemTier) -> Bool {

@@ -49,7 +49,9 @@ public final class TextModel: Sendable {
 
     /// Loads a model by catalog id (`all-MiniLM-L6-v2`, found in the models folder of
     /// `ManagerConfiguration.fromEnvironment()`), or by path when `model` names a file or folder.
-    /// - Parameter dtype: f16, bf16 or int8 round or quantize the weights at load; nil keeps them as stored.
+    /// - Parameters:
+    ///   - model: a catalog id, or the path of a `.smm` file or a Hugging Face model folder.
+    ///   - dtype: f16, bf16 or int8 round or quantize the weights at load; nil keeps them as stored.
     /// - Throws: `ManagerError.unknownModel` / `.modelUnavailable` (with the command that fetches
     ///   it), `.unsupportedTask` for a GPT-2 model, and the engine's errors for damaged files.
     public static func load(_ model: String, dtype: ModelDType? = nil) async throws -> TextModel {
@@ -170,7 +172,10 @@ public final class TextModel: Sendable {
 
     /// The sentiment of each text: with the classification head when the model has one (its labels
     /// read as positive/negative/neutral), else zero-shot by similarity to `labels`' descriptions.
-    /// - Parameter confidence: a result under this score has `confident` false.
+    /// - Parameters:
+    ///   - texts: the texts; an empty list gives `[]`.
+    ///   - labels: the zero-shot labels and their descriptions (used when there is no head).
+    ///   - confidence: a result under this score has `confident` false.
     public func sentiment(_ texts: [String], labels: ZeroShotLabelSet = .marketSentiment,
                           confidence: Float = 0.6) async throws -> [SentimentResult] {
         func result(_ text: String, _ best: LabelScore, _ scores: [LabelScore], _ method: InferenceMethod,
