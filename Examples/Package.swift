@@ -8,7 +8,8 @@ let package = Package(
     name: "Examples",
     platforms: [.macOS(.v15)],
     dependencies: [
-        .package(path: ".."),
+        // `name:` because the checkout may be in a folder of any name (CI clones into a temporary one).
+        .package(name: "SmartModelManager", path: ".."),
     ],
     targets: [
         // Semantic search over a few hundred sentences (Data/sentences.txt).

@@ -7,9 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export SMM_MODELS_DIR="${SMM_MODELS_DIR:-$PWD/Weights/models}"
 swift build --package-path Examples
-run() { swift run --package-path Examples --skip-build "$@"; }
+bin=$(swift build --package-path Examples --show-bin-path)
+data="$PWD/Examples/Data"
 
-search=$(cd / && run SemanticSearch --top 2 "$OLDPWD/Examples/Data/sentences.txt" \
+# Started from / on purpose: nothing may depend on the working directory.
+search=$(cd / && "$bin/SemanticSearch" --top 2 "$data/sentences.txt" \
   "a goalkeeper stopped a spot kick" "astronomers discovered an exoplanet" "the laptop ran out of RAM")
 echo "$search"
 # The best hit of each query is the sentence that says the same thing in other words.
@@ -18,7 +20,7 @@ echo "$first_hits" | sed -n 1p | grep -q "saved a penalty" || { echo "examples: 
 echo "$first_hits" | sed -n 2p | grep -q "planet orbiting" || { echo "examples: search 2 missed" >&2; exit 1; }
 echo "$first_hits" | sed -n 3p | grep -q "out of memory" || { echo "examples: search 3 missed" >&2; exit 1; }
 
-sentiment=$(run HeadlineSentiment Examples/Data/headlines.txt)
+sentiment=$(cd / && "$bin/HeadlineSentiment" "$data/headlines.txt")
 echo "$sentiment" | tail -4
 lines=$(echo "$sentiment" | grep -cE '^(positive|negative|neutral) ')
 [ "$lines" -eq "$(grep -c . Examples/Data/headlines.txt)" ] || { echo "examples: $lines labels for $(grep -c . Examples/Data/headlines.txt) headlines" >&2; exit 1; }
