@@ -56,7 +56,7 @@ public enum ManagerError: Error, Sendable, Equatable, CustomStringConvertible {
             }
             return "no model can serve task '\(task)': \(reasons.joined(separator: "; "))"
         case let .exceedsBudget(model, bytes, budget, variable):
-            let setting = variable.contains(" ") ? "that limit" : variable
+            let setting = variable.contains("(") ? "that limit" : variable
             return "model '\(model)' needs \(ByteFormat.string(bytes)) but \(variable) allows \(ByteFormat.string(budget)); "
                 + "raise \(setting) or choose a smaller model or dtype"
         case let .loadFailed(model, reason):

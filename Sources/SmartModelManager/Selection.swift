@@ -215,10 +215,11 @@ public struct MemoryLimit: Sendable, Equatable {
     /// The `source` of the limit the machine's available memory sets (no setting raises it).
     public static let availableMemory = "the available memory"
 
-    /// What to do when a model is over this limit.
+    /// What to do when a model is over this limit (a long `source`, with an explanation in
+    /// parentheses, is not repeated).
     var remedy: String {
-        source == Self.availableMemory ? "free memory or choose a smaller model or dtype"
-            : "raise \(source) or choose a smaller model or dtype"
+        if source == Self.availableMemory { return "free memory or choose a smaller model or dtype" }
+        return "raise \(source.contains("(") ? "that limit" : source) or choose a smaller model or dtype"
     }
 }
 

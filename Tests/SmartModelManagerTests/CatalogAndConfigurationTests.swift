@@ -50,7 +50,7 @@ final class CatalogTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("missing field 'parameters'"), "\(error)")
         }
         XCTAssertThrowsError(try catalog.require("zzz")) { error in
-            XCTAssertTrue("\(error)".contains("the catalog has: a"), "\(error)")
+            XCTAssertTrue("\(error)".contains("unknown model 'zzz'; use one of the catalog's ids (a) or register it"), "\(error)")
         }
         let temp = try TempModels(["c"])
         let manager = try ModelManager(configuration: temp.configuration(), backend: FakeBackend(),

@@ -149,12 +149,28 @@ final class ErrorMessageTests: XCTestCase {
         XCTAssertTrue(text.contains("but maxMemoryUsageBytes allows 100 MiB; raise maxMemoryUsageBytes"), text)
     }
 
-    func testTheDefaultBudgetSaysHowToSetIt() {
-        let e = ManagerError.exceedsBudget(model: "mini (f32)", bytes: 200 << 20, budget: 100 << 20,
-            variable: "the cache budget (unset, so half the available memory; set maxCacheSizeBytes, or MAX_MODEL_CACHE_SIZE in the environment)")
-        XCTAssertEqual(message(e), "model 'mini (f32)' needs 200 MiB but the cache budget (unset, so half the available "
-            + "memory; set maxCacheSizeBytes, or MAX_MODEL_CACHE_SIZE in the environment) allows 100 MiB; raise that "
-            + "limit or choose a smaller model or dtype")
+    func testTheDefaultBudgetAndTheRequirementsLimitSayHowToRaiseThem() async throws {
+        // 80 GB in f32: over the default budget of half the 96 GiB available.
+        let giant = fakeEntry("giant", tasks: [.embedding], parametersM: 20_000)
+        let temp = try TempModels(["giant", "mini"])
+        let manager = try manager(temp.configuration(), entries: [giant, mini])
+        let budget = "the cache budget (unset, so half the available memory; set maxCacheSizeBytes, or "
+            + "MAX_MODEL_CACHE_SIZE in the environment)"
+        var text = await thrown { try await manager.switchModel("giant", forTask: .embedding) }
+        XCTAssertEqual(text, "model 'giant (f32)' needs \(ByteFormat.string(80_000_000_000)) but \(budget) allows 48 GiB; "
+            + "raise that limit or choose a smaller model or dtype")
+        text = await thrown {
+            try await manager.selectOptimalModel(for: SelectionRequirements(task: .embedding, memoryLimitBytes: 10 << 20))
+        }
+        XCTAssertTrue(text.contains("giant f32: too big: needs \(ByteFormat.string(80_000_000_000)) (weights + activations) "
+            + "but the requirements' memoryLimitBytes is 10 MiB"), text)
+        XCTAssertTrue(text.contains("mini int8: too big: needs \(ByteFormat.string(50_000_000)) (weights + activations) but "
+            + "the requirements' memoryLimitBytes is 10 MiB; raise the requirements' memoryLimitBytes or choose a smaller "
+            + "model or dtype"), text)
+        let alone = try self.manager(temp.configuration(), entries: [giant])
+        text = await thrown { try await alone.selectOptimalModel(task: .embedding) }
+        XCTAssertTrue(text.contains("giant f32: too big: needs \(ByteFormat.string(80_000_000_000)) (weights + activations) "
+            + "but \(budget) is 48 GiB; raise that limit or choose a smaller model or dtype"), text)
     }
 
     // MARK: - Minimums and invalid settings
