@@ -112,11 +112,11 @@ public enum FormatError: Error, Sendable, Equatable, CustomStringConvertible, Lo
     public var description: String {
         switch self {
         case let .cannotOpen(path, reason):
-            return "cannot open '\(path)': \(reason)"
+            return "cannot open '\(path)': \(reason); check the path and its permissions"
         case let .notARegularFile(path):
-            return "'\(path)' is not a regular file"
+            return "'\(path)' is not a regular file; give the path of the model file itself"
         case let .emptyFile(path):
-            return "'\(path)' is empty (0 bytes); an empty file cannot be memory-mapped or parsed"
+            return "'\(path)' is empty (0 bytes); an empty file cannot be memory-mapped or parsed: download or convert it again"
         case let .mapFailed(path, reason):
             return "cannot memory-map '\(path)': \(reason)"
         case let .outOfBounds(path, range, fileSize):
@@ -124,12 +124,13 @@ public enum FormatError: Error, Sendable, Equatable, CustomStringConvertible, Lo
         case let .invalidJSON(path, reason):
             return "invalid JSON in '\(path)': \(reason)"
         case let .fileTooSmall(path, size):
-            return "'\(path)' is not a safetensors file: it is \(size) byte(s) long, shorter than the 8-byte header length"
+            return "'\(path)' is not a safetensors file: it is \(size) byte(s) long, shorter than the 8-byte header length; "
+                + "download it again"
         case let .headerTooLarge(path, headerLength, limit):
             return "safetensors header of '\(path)' claims \(headerLength) bytes, more than the \(limit)-byte limit"
         case let .headerBeyondFile(path, headerLength, fileSize):
             return "safetensors header of '\(path)' claims \(headerLength) bytes, which with its 8-byte length prefix "
-                + "does not fit in the file's \(fileSize) bytes (truncated or not a safetensors file)"
+                + "does not fit in the file's \(fileSize) bytes (truncated or not a safetensors file); download it again"
         case let .invalidHeader(path, reason):
             return "invalid safetensors header in '\(path)': \(reason)"
         case let .duplicateTensor(path, name):
@@ -153,7 +154,8 @@ public enum FormatError: Error, Sendable, Equatable, CustomStringConvertible, Lo
             }
             return "no tensor '\(name)' in '\(location)'"
         case let .unsupportedDType(path, tensor, dtype, operation):
-            return "tensor '\(tensor)' in '\(path)' has dtype \(dtype.safetensorsName), which is not supported for \(operation)"
+            return "tensor '\(tensor)' in '\(path)' has dtype \(dtype.safetensorsName), which is not supported for \(operation); "
+                + "convert the checkpoint to F32, F16 or BF16"
         case let .shapeMismatch(path, tensor, expected, actual):
             return "tensor '\(tensor)' in '\(path)' has shape \(actual), expected \(expected)"
         case let .dtypeMismatch(path, tensor, expected, actual):
@@ -162,7 +164,8 @@ public enum FormatError: Error, Sendable, Equatable, CustomStringConvertible, Lo
             return "tensor '\(tensor)' in '\(path)' has \(expectedCount) elements but the destination buffer holds \(actualCount)"
         case let .noWeights(directory, found):
             let listing = found.isEmpty ? "it is empty" : "it contains: \(found.joined(separator: ", "))"
-            return "no model.safetensors or model.safetensors.index.json in '\(directory)'; \(listing)"
+            return "no model.safetensors or model.safetensors.index.json in '\(directory)'; \(listing). "
+                + "Put the model's safetensors weights there, or give the folder that has them"
         case let .pickleWeightsOnly(directory, file):
             return "'\(directory)' has only PyTorch pickle weights ('\(file)'); SMM reads safetensors only. Convert them with: "
                 + "python -c \"from transformers import AutoModel; m = AutoModel.from_pretrained('\(directory)'); "
@@ -171,7 +174,7 @@ public enum FormatError: Error, Sendable, Equatable, CustomStringConvertible, Lo
         case let .invalidIndex(path, reason):
             return "invalid checkpoint index '\(path)': \(reason)"
         case let .missingShard(index, shard):
-            return "checkpoint index '\(index)' names shard '\(shard)', which does not exist"
+            return "checkpoint index '\(index)' names shard '\(shard)', which does not exist; download the missing shard"
         case let .tensorNotInShard(index, tensor, shard):
             return "checkpoint index '\(index)' maps tensor '\(tensor)' to shard '\(shard)', which does not contain it"
         case let .unsupportedModelType(path, modelType, architectures, supported):
@@ -183,7 +186,7 @@ public enum FormatError: Error, Sendable, Equatable, CustomStringConvertible, Lo
             } else {
                 what = "it has no model_type and its architectures \(architectures) are not recognised"
             }
-            return "cannot use config '\(path)': \(what); supported model types: \(supported.joined(separator: ", "))"
+            return "cannot use config '\(path)': \(what); use a model of a supported type: \(supported.joined(separator: ", "))"
         case let .invalidConfig(path, key, reason):
             return "invalid value for '\(key)' in config '\(path)': \(reason)"
         case let .notSMMFile(path, reason):

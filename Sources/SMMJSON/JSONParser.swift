@@ -10,8 +10,15 @@
 //
 // The parser never traps on any input; errors carry the byte offset where parsing stopped.
 
+// For LocalizedError only (the lighter FoundationEssentials where the toolchain has it).
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
 /// Why parsing stopped, and at which byte.
-public struct JSONParseError: Error, Sendable, CustomStringConvertible {
+public struct JSONParseError: Error, Sendable, CustomStringConvertible, LocalizedError {
     /// What is wrong.
     public var message: String
     /// The byte offset where parsing stopped.
@@ -19,7 +26,10 @@ public struct JSONParseError: Error, Sendable, CustomStringConvertible {
     /// For a duplicate-key error: the key, and the nesting depth of its object (1 = top level).
     public var duplicateKey: String? = nil
     public var depth: Int = 0
+    /// `message at byte offset`: what is wrong and where, so the JSON can be fixed there.
     public var description: String { "\(message) at byte \(offset)" }
+    /// Same as `description`, so that `localizedDescription` reads well on every platform.
+    public var errorDescription: String? { description }
 
     /// An error `message` at byte `offset`.
     public init(message: String, offset: Int, duplicateKey: String? = nil, depth: Int = 0) {

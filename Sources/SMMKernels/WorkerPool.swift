@@ -173,9 +173,10 @@ public enum WorkerPoolError: Error, Sendable, Equatable, CustomStringConvertible
     public var description: String {
         switch self {
         case .invalidThreadCount(let n):
-            return "the thread count must be between 1 and \(WorkerPool.maxThreadCount), got \(n)"
+            return "invalid thread count \(n): pass a count from 1 to \(WorkerPool.maxThreadCount) (SMM_THREADS in the environment)"
         case let .alreadyStarted(running, requested):
-            return "the worker pool already runs \(running) threads; \(requested) must be set before the first inference"
+            return "the worker pool already runs \(running) threads, so it cannot switch to \(requested); set the thread "
+                + "count with WorkerPool.setSharedThreadCount (or SMM_THREADS) before the first inference"
         }
     }
 }

@@ -21,11 +21,14 @@ public enum ModelError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .missingTensor(let name, let model):
-            return "tensor '\(name)' is missing from the \(model) checkpoint"
+            return "tensor '\(name)' is missing from the \(model) checkpoint; the checkpoint is incomplete or its "
+                + "config.json names another architecture: use the weights and config.json of one model"
         case .wrongShape(let name, let expected, let actual):
-            return "tensor '\(name)' has shape \(actual), expected \(expected) from config.json"
+            return "tensor '\(name)' has shape \(actual), expected \(expected) from config.json; the weights and "
+                + "config.json are of different models: use the config.json that came with the weights"
         case .unsupportedDType(let name, let dtype):
-            return "tensor '\(name)' has dtype \(dtype), which the engine cannot use (F32, F16 and BF16 are supported)"
+            return "tensor '\(name)' has dtype \(dtype), which the engine cannot use; convert the checkpoint to "
+                + "F32, F16 or BF16 (or to an .smm file with smm-convert)"
         case .unsupportedModel(let reason): return "unsupported model: \(reason)"
         case .invalidInput(let reason): return "invalid input: \(reason)"
         case .missingHead(let reason): return reason

@@ -66,13 +66,16 @@ extension ServerOptions {
 
 /// The error a request's body stream ends with when the request was not read within
 /// `--read-timeout-s` (mapped to 408 by ``ServerError/from(_:path:)``).
-public struct RequestReadTimeout: Error, Sendable, CustomStringConvertible {
+public struct RequestReadTimeout: Error, Sendable, CustomStringConvertible, LocalizedError {
     /// The timeout, seconds.
     public var seconds: Double
-    /// What went wrong.
+    /// What went wrong, and what to do.
     public var description: String {
-        "the request was not received within \(Self.format(seconds)) s (--read-timeout-s)"
+        "the request was not received within \(Self.format(seconds)) s (--read-timeout-s); send the whole request "
+            + "sooner, or start the server with a larger --read-timeout-s"
     }
+    /// Same as `description`, so that `localizedDescription` reads well on every platform.
+    public var errorDescription: String? { description }
     static func format(_ s: Double) -> String { s == s.rounded() ? String(Int(s)) : String(s) }
 }
 

@@ -12,7 +12,7 @@ import SMMTokenizers
 import SmartModelManager
 
 /// An HTTP answer to a failed request.
-public struct ServerError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct ServerError: Error, Sendable, Equatable, CustomStringConvertible, LocalizedError {
     /// The status code.
     public var status: HTTPResponse.Status
     /// What went wrong, for the caller (never the API key, never the texts).
@@ -47,6 +47,9 @@ public struct ServerError: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// `status: message`.
     public var description: String { "\(status.code): \(message)" }
+
+    /// Same as `description`, so that `localizedDescription` reads well on every platform.
+    public var errorDescription: String? { description }
 
     // MARK: - The errors the server raises
 

@@ -157,17 +157,17 @@ public struct ServerOptions: Sendable, Equatable {
     /// - Throws: ``ServerOptionsError`` naming the option.
     public func validate() throws {
         guard (0...65535).contains(port) else { throw ServerOptionsError("--port must be 0...65535, got \(port)") }
-        guard maxBatchTokens >= 1 else { throw ServerOptionsError("--max-batch-tokens must be >= 1") }
-        guard maxBatchRequests >= 1 else { throw ServerOptionsError("--max-batch-requests must be >= 1") }
-        guard maxWaitMs >= 0, maxWaitMs <= 10_000 else { throw ServerOptionsError("--max-wait-ms must be 0...10000") }
-        guard maxQueue >= 1 else { throw ServerOptionsError("--max-queue must be >= 1") }
-        guard maxBodyBytes >= 64 else { throw ServerOptionsError("--max-body-bytes must be >= 64") }
-        guard maxClientBatchSize >= 1 else { throw ServerOptionsError("--max-client-batch-size must be >= 1") }
-        guard idleTimeoutS >= 0, idleTimeoutS <= 86_400 else { throw ServerOptionsError("--idle-timeout-s must be 0...86400") }
-        guard readTimeoutS >= 0, readTimeoutS <= 86_400 else { throw ServerOptionsError("--read-timeout-s must be 0...86400") }
-        if let maxConnections, maxConnections < 1 { throw ServerOptionsError("--max-connections must be >= 1") }
-        guard drainTimeoutS >= 0 else { throw ServerOptionsError("--drain-timeout-s must be >= 0") }
-        guard drainGraceS >= 0, drainGraceS <= 3600 else { throw ServerOptionsError("--drain-grace-s must be between 0 and 3600") }
+        guard maxBatchTokens >= 1 else { throw ServerOptionsError("--max-batch-tokens must be >= 1, got \(maxBatchTokens)") }
+        guard maxBatchRequests >= 1 else { throw ServerOptionsError("--max-batch-requests must be >= 1, got \(maxBatchRequests)") }
+        guard maxWaitMs >= 0, maxWaitMs <= 10_000 else { throw ServerOptionsError("--max-wait-ms must be 0...10000, got \(maxWaitMs)") }
+        guard maxQueue >= 1 else { throw ServerOptionsError("--max-queue must be >= 1, got \(maxQueue)") }
+        guard maxBodyBytes >= 64 else { throw ServerOptionsError("--max-body-bytes must be >= 64, got \(maxBodyBytes)") }
+        guard maxClientBatchSize >= 1 else { throw ServerOptionsError("--max-client-batch-size must be >= 1, got \(maxClientBatchSize)") }
+        guard idleTimeoutS >= 0, idleTimeoutS <= 86_400 else { throw ServerOptionsError("--idle-timeout-s must be 0...86400, got \(idleTimeoutS)") }
+        guard readTimeoutS >= 0, readTimeoutS <= 86_400 else { throw ServerOptionsError("--read-timeout-s must be 0...86400, got \(readTimeoutS)") }
+        if let maxConnections, maxConnections < 1 { throw ServerOptionsError("--max-connections must be >= 1, got \(maxConnections)") }
+        guard drainTimeoutS >= 0 else { throw ServerOptionsError("--drain-timeout-s must be >= 0, got \(drainTimeoutS)") }
+        guard drainGraceS >= 0, drainGraceS <= 3600 else { throw ServerOptionsError("--drain-grace-s must be between 0 and 3600, got \(drainGraceS)") }
         guard names.count <= max(models.count, 1) else {
             throw ServerOptionsError("\(names.count) --name for \(models.count) -m: give at most one name per model")
         }

@@ -60,10 +60,13 @@ public enum TokenizerError: Error, Sendable, Equatable, CustomStringConvertible 
     /// A sentence saying what went wrong, naming the file, token or id concerned.
     public var description: String {
         switch self {
-        case .fileNotFound(let path): return "tokenizer file not found: \(path)"
-        case .invalidFile(let path, let reason): return "invalid tokenizer file \(path): \(reason)"
-        case .missingSpecialToken(let token): return "the vocabulary has no special token \(token)"
-        case .unknownID(let id): return "token id \(id) is not in the vocabulary"
+        case .fileNotFound(let path):
+            return "tokenizer file not found: \(path); copy it from the model's original files into that folder"
+        case .invalidFile(let path, let reason):
+            return "invalid tokenizer file \(path): \(reason); replace it with the model's original file"
+        case .missingSpecialToken(let token):
+            return "the vocabulary has no special token \(token); use the tokenizer files the model was trained with"
+        case .unknownID(let id): return "token id \(id) is not in the vocabulary; decode only ids this model's tokenizer produced"
         case .invalidInput(let reason): return "cannot tokenize: \(reason)"
         }
     }

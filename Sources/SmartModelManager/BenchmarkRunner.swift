@@ -101,7 +101,7 @@ extension ModelManager {
             notes.append("memory \(ByteFormat.string(memory)) over the per-model limit \(ByteFormat.string(limit))")
         } else if summary.p50Ms > threshold {
             recommendation = .tooSlow
-            notes.append("median \(formatMs(summary.p50Ms)) ms over MAX_INFERENCE_TIME \(formatMs(threshold)) ms")
+            notes.append("median \(formatMs(summary.p50Ms)) ms over \(thresholdName("maxInferenceTimeMs")) \(formatMs(threshold)) ms")
         } else if summary.p50Ms <= threshold / 2 && (accuracy ?? 1) >= thresholds.minAccuracy {
             recommendation = .optimal
             notes.append("median \(formatMs(summary.p50Ms)) ms is at most half of \(formatMs(threshold)) ms")

@@ -44,8 +44,40 @@ public struct ManagerConfiguration: Sendable, Equatable {
     /// `SMM_LOG_LEVEL`: trace, debug, info, notice, warning, error, critical. Default info.
     public var logLevel: Logger.Level = .info
 
+    /// The environment variables `fromEnvironment` took a value from (`MAX_MEMORY_USAGE`, ...), so
+    /// that a message names a setting the way the caller set it: by its variable when it came from
+    /// the environment, by its property (`maxMemoryUsageBytes`) when it was set in code. Empty for a
+    /// configuration made with `init()`. A caller that overrides a field read from the environment
+    /// may remove its variable from here, and messages then name the property.
+    public var variablesFromEnvironment: Set<String> = []
+
     /// Defaults everywhere.
     public init() {}
+
+    /// The environment variable of each property `fromEnvironment` fills (`skipPrefetch` also reads
+    /// `BITFLOW_SKIP_PREFETCH`).
+    static let variableOfProperty: [String: String] = [
+        "autoSelect": "SMART_MODEL_AUTO_SELECT", "benchmarkEnabled": "MODEL_BENCHMARK_ENABLED",
+        "cacheEnabled": "MODEL_CACHE_ENABLED", "modelMemoryLimitBytes": "MODEL_MEMORY_LIMIT",
+        "maxCacheSizeBytes": "MAX_MODEL_CACHE_SIZE", "preferredModel": "PREFERRED_MODEL_TYPE",
+        "fallbackModel": "FALLBACK_MODEL", "maxInferenceTimeMs": "MAX_INFERENCE_TIME",
+        "minAccuracy": "MIN_ACCURACY_THRESHOLD", "maxMemoryUsageBytes": "MAX_MEMORY_USAGE",
+        "minSystemMemoryBytes": "MIN_SYSTEM_MEMORY", "minCPUCores": "MIN_CPU_CORES", "skipPrefetch": "SMM_SKIP_PREFETCH",
+        "modelsDirectory": "SMM_MODELS_DIR", "catalogPath": "SMM_CATALOG", "cacheDirectory": "SMM_CACHE_DIR",
+        "threads": "SMM_THREADS", "logLevel": "SMM_LOG_LEVEL",
+    ]
+
+    /// How a message names the setting behind `property` (a property name of this type, such as
+    /// `"maxMemoryUsageBytes"`): its environment variable when `fromEnvironment` read it from the
+    /// environment (see `variablesFromEnvironment`), else the property itself.
+    public func settingName(_ property: String) -> String {
+        guard let variable = Self.variableOfProperty[property] else { return property }
+        if variablesFromEnvironment.contains(variable) { return variable }
+        if property == "skipPrefetch", variablesFromEnvironment.contains("BITFLOW_SKIP_PREFETCH") {
+            return "BITFLOW_SKIP_PREFETCH"
+        }
+        return property
+    }
 
     /// The variables `fromEnvironment` reads, in documentation order.
     public static let variables = [
@@ -57,6 +89,7 @@ public struct ManagerConfiguration: Sendable, Equatable {
 
     /// Reads the settings from `environment` (default: the process's). Unset or empty variables keep
     /// their defaults; a malformed value throws `ManagerError.invalidConfiguration` naming the variable.
+    /// The variables that were set are recorded in `variablesFromEnvironment`.
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws
         -> ManagerConfiguration {
         var c = ManagerConfiguration()
@@ -64,6 +97,7 @@ public struct ManagerConfiguration: Sendable, Equatable {
             guard let raw = environment[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !raw.isEmpty else {
                 return nil
             }
+            c.variablesFromEnvironment.insert(name)
             return raw
         }
         func bool(_ name: String) throws -> Bool? {

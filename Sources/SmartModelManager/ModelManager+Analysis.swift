@@ -38,11 +38,11 @@ extension ModelManager {
             }
         }
         if let minimum = configuration.minSystemMemoryBytes, info.effectiveAvailableMemoryBytes < minimum {
-            throw ManagerError.systemBelowMinimum(variable: "MIN_SYSTEM_MEMORY", required: ByteFormat.string(minimum),
+            throw ManagerError.systemBelowMinimum(variable: configuration.settingName("minSystemMemoryBytes"), required: ByteFormat.string(minimum),
                 available: ByteFormat.string(info.effectiveAvailableMemoryBytes) + " available")
         }
         if let minimum = configuration.minCPUCores, info.usableCores < minimum {
-            throw ManagerError.systemBelowMinimum(variable: "MIN_CPU_CORES", required: "\(minimum) cores",
+            throw ManagerError.systemBelowMinimum(variable: configuration.settingName("minCPUCores"), required: "\(minimum) cores",
                                                   available: "\(info.usableCores) usable core(s)")
         }
         let result = SystemAnalysis(info: info)

@@ -1,5 +1,5 @@
 // The manager's side of the cache: what a model key costs and which per-model limits apply
-// (MODEL_MEMORY_LIMIT, MAX_MEMORY_USAGE), then `ModelCache` does the rest (budget, eviction,
+// (modelMemoryLimitBytes, the maxMemoryPerModelBytes threshold), then `ModelCache` does the rest (budget, eviction,
 // waiting, one load per key). Also clearing and memory optimisation.
 import Foundation
 import Logging
@@ -23,10 +23,12 @@ extension ModelManager {
         }
         let bytes = ModelSelector.memoryBytes(entry, key.dtype)
         if let limit = configuration.modelMemoryLimitBytes, bytes > limit {
-            throw ManagerError.exceedsBudget(model: key.description, bytes: bytes, budget: limit, variable: "MODEL_MEMORY_LIMIT")
+            throw ManagerError.exceedsBudget(model: key.description, bytes: bytes, budget: limit,
+                                             variable: configuration.settingName("modelMemoryLimitBytes"))
         }
         if let limit = thresholds.maxMemoryPerModelBytes, bytes > limit {
-            throw ManagerError.exceedsBudget(model: key.description, bytes: bytes, budget: limit, variable: "MAX_MEMORY_USAGE")
+            throw ManagerError.exceedsBudget(model: key.description, bytes: bytes, budget: limit,
+                                             variable: thresholdName("maxMemoryPerModelBytes"))
         }
         let backend = self.backend
         let path = avail.location

@@ -72,15 +72,37 @@ extension ModelManager {
 
     func memoryLimits(_ info: SystemInfo) -> [MemoryLimit] {
         var limits: [MemoryLimit] = []
-        if let m = configuration.modelMemoryLimitBytes { limits.append(MemoryLimit(bytes: m, source: "MODEL_MEMORY_LIMIT")) }
+        if let m = configuration.modelMemoryLimitBytes {
+            limits.append(MemoryLimit(bytes: m, source: configuration.settingName("modelMemoryLimitBytes")))
+        }
         limits.append(MemoryLimit(bytes: cache.budget, source: budgetName))
-        limits.append(MemoryLimit(bytes: info.effectiveAvailableMemoryBytes, source: "the available memory"))
+        limits.append(MemoryLimit(bytes: info.effectiveAvailableMemoryBytes, source: MemoryLimit.availableMemory))
         return limits
     }
 
+    /// How messages name the cache budget: the setting as the caller set it (`maxCacheSizeBytes` in
+    /// code, `MAX_MODEL_CACHE_SIZE` from the environment), or when unset both ways to set it.
     var budgetName: String {
-        configuration.maxCacheSizeBytes == nil ? "MAX_MODEL_CACHE_SIZE (default: half the available memory)"
-            : "MAX_MODEL_CACHE_SIZE"
+        configuration.maxCacheSizeBytes == nil
+            ? "the cache budget (unset, so half the available memory; set maxCacheSizeBytes, or MAX_MODEL_CACHE_SIZE in the environment)"
+            : configuration.settingName("maxCacheSizeBytes")
+    }
+
+    /// How messages name the thresholds (`SelectionContext.settingNames`): by the configuration
+    /// setting they came from, until `setPerformanceThresholds` replaces them.
+    var thresholdNames: [String: String] {
+        var names = ["preferredModel": configuration.settingName("preferredModel")]
+        if !thresholdsSetInCode {
+            names["maxInferenceTimeMs"] = configuration.settingName("maxInferenceTimeMs")
+            names["minAccuracy"] = configuration.settingName("minAccuracy")
+            names["maxMemoryPerModelBytes"] = configuration.settingName("maxMemoryUsageBytes")
+        }
+        return names
+    }
+
+    /// How messages name one threshold (a `PerformanceThresholds` property).
+    func thresholdName(_ property: String) -> String {
+        thresholdNames[property] ?? "PerformanceThresholds.\(property)"
     }
 
     /// Ranks models with the cached analysis; no state changes. This is the sub-millisecond path.
@@ -98,7 +120,8 @@ extension ModelManager {
             models: models, analysis: analysis, thresholds: thresholds,
             preference: preferences[requirements.task] ?? preferences[base],
             preferredModel: configuration.preferredModel, memoryLimits: memoryLimits(analysis.info),
-            supportedDTypes: backend.supportedDTypes, benchmarks: benchmarks, failedLoads: failedLoads)
+            supportedDTypes: backend.supportedDTypes, benchmarks: benchmarks, failedLoads: failedLoads,
+            settingNames: thresholdNames)
         var result = ModelSelector.select(req, context: context)
         result.requirements.task = requirements.task
         return result
@@ -116,8 +139,7 @@ extension ModelManager {
     public func selectOptimalModel(for requirements: SelectionRequirements) async throws -> SelectionResult {
         let result = try await modelRecommendations(for: requirements)
         guard let chosen = result.chosen else {
-            throw ManagerError.noCandidate(task: requirements.task.rawValue,
-                                           reasons: result.rejections.map { "\($0.modelID): \($0.message)" })
+            throw ManagerError.noCandidate(task: requirements.task.rawValue, reasons: result.rejections.map(\.summary))
         }
         taskRequirements[requirements.task] = requirements
         let previous = tasks[requirements.task]
@@ -182,7 +204,7 @@ extension ModelManager {
         _ = try await analyzeSystem(refresh: false)
         let result = try recommend(requirements(for: task))
         guard let chosen = result.chosen else {
-            throw ManagerError.noCandidate(task: task.rawValue, reasons: result.rejections.map { "\($0.modelID): \($0.message)" })
+            throw ManagerError.noCandidate(task: task.rawValue, reasons: result.rejections.map(\.summary))
         }
         if tasks[task]?.active != chosen.key {
             try await switchModel(chosen.key.id, dtype: chosen.key.dtype, forTask: task,
@@ -224,6 +246,7 @@ extension ModelManager {
                 + "targetConfidence between 0 and 1, maxMemoryPerModelBytes > 0")
         }
         self.thresholds = thresholds
+        thresholdsSetInCode = true
         baseMaxInferenceMs = thresholds.maxInferenceTimeMs
     }
 

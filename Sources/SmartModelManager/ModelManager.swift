@@ -29,6 +29,9 @@ public actor ModelManager {
     var analysis: SystemAnalysis?
     var analysisTask: Task<SystemAnalysis, any Error>?
     var thresholds: PerformanceThresholds
+    /// True once `setPerformanceThresholds` replaced the thresholds taken from the configuration
+    /// (messages then name `PerformanceThresholds`' properties instead of the configuration's).
+    var thresholdsSetInCode = false
     var baseMaxInferenceMs: Double
     var preferences: [ModelTask: TaskPreference] = [:]
     var aliases: [ModelTask: (base: ModelTask, model: String?)] = [:]
@@ -87,14 +90,14 @@ public actor ModelManager {
         self.cache = ModelCache(budget: configuration.maxCacheSizeBytes ?? (1 << 30),
                                 unloadWhenIdle: !configuration.cacheEnabled, hub: hub, logger: log)
         if let fallback = configuration.fallbackModel, self.catalog.entry(fallback) == nil {
-            throw ManagerError.invalidConfiguration(variable: "FALLBACK_MODEL", value: fallback,
+            throw ManagerError.invalidConfiguration(variable: configuration.settingName("fallbackModel"), value: fallback,
                 expected: "a catalog model id (" + self.catalog.entries.map(\.id).joined(separator: ", ") + ")")
         }
         if let preferred = configuration.preferredModel,
            !self.catalog.entries.contains(where: { $0.id.lowercased() == preferred.lowercased()
                || $0.architecture.rawValue == preferred.lowercased() }) {
             let archs = Set(self.catalog.entries.map(\.architecture.rawValue)).sorted()
-            throw ManagerError.invalidConfiguration(variable: "PREFERRED_MODEL_TYPE", value: preferred,
+            throw ManagerError.invalidConfiguration(variable: configuration.settingName("preferredModel"), value: preferred,
                 expected: "a catalog model id or architecture (" + (self.catalog.entries.map(\.id) + archs)
                     .joined(separator: ", ") + ")")
         }

@@ -95,7 +95,7 @@ extension ModelManager {
         case nil:
             let result = try await selectOptimalModel(task: task)
             guard let chosen = result.chosen else {
-                throw ManagerError.noCandidate(task: task.rawValue, reasons: result.rejections.map { "\($0.modelID): \($0.message)" })
+                throw ManagerError.noCandidate(task: task.rawValue, reasons: result.rejections.map(\.summary))
             }
             let url = try modelInfo(chosen.key.id).availability.location
             return OpenedModel(model: try EngineBackend.loadEngineModel(at: url, dtype: dtype), location: url,

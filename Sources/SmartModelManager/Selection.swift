@@ -174,6 +174,12 @@ public struct Rejection: Sendable, Equatable, Codable {
     public var reason: RejectionReason
     /// The reason in words, with the numbers.
     public var message: String
+
+    /// The rejection in one line naming the model and, when it applies, the dtype:
+    /// `all-MiniLM-L6-v2 int8: too big: needs 46 MB ...`.
+    public var summary: String {
+        "\(modelID)\(dtype.map { " \($0.rawValue)" } ?? ""): \(message)"
+    }
 }
 
 /// The outcome of a selection.
@@ -213,12 +219,23 @@ public struct SelectionResult: Sendable, Equatable, Codable {
 public struct MemoryLimit: Sendable, Equatable {
     /// Bytes.
     public var bytes: Int
-    /// The setting's name (`MODEL_MEMORY_LIMIT`, `MAX_MODEL_CACHE_SIZE`, `the requirement's memory limit`…).
+    /// The setting's name as the caller set it (`maxMemoryUsageBytes` in code, `MAX_MEMORY_USAGE`
+    /// from the environment, `the requirements' memoryLimitBytes`), or `MemoryLimit.availableMemory`.
     public var source: String
     /// A limit.
     public init(bytes: Int, source: String) {
         self.bytes = bytes
         self.source = source
+    }
+
+    /// The `source` of the limit the machine's available memory sets (no setting raises it).
+    public static let availableMemory = "the available memory"
+
+    /// What to do when a model is over this limit (a long `source`, with an explanation in
+    /// parentheses, is not repeated).
+    var remedy: String {
+        if source == Self.availableMemory { return "free memory or choose a smaller model or dtype" }
+        return "raise \(source.contains("(") ? "that limit" : source) or choose a smaller model or dtype"
     }
 }
 
@@ -232,7 +249,7 @@ public struct SelectionContext: Sendable {
     public var thresholds: PerformanceThresholds
     /// The task's preference, if any.
     public var preference: TaskPreference?
-    /// `PREFERRED_MODEL_TYPE` (a model id or architecture).
+    /// The configuration's `preferredModel` (`PREFERRED_MODEL_TYPE`): a model id or architecture.
     public var preferredModel: String?
     /// Memory limits other than the requirement's (per-model limits, cache budget, available memory).
     public var memoryLimits: [MemoryLimit]
@@ -242,13 +259,17 @@ public struct SelectionContext: Sendable {
     public var benchmarks: [ModelKey: BenchmarkResult]
     /// Models that failed to load, with the error.
     public var failedLoads: [ModelKey: String]
+    /// How rejection messages name each threshold, by `PerformanceThresholds` property
+    /// (`"maxMemoryPerModelBytes": "MAX_MEMORY_USAGE"`), and the preferred model by `"preferredModel"`.
+    /// A property not here is named `PerformanceThresholds.<property>` (`preferredModel`: as is).
+    public var settingNames: [String: String]
 
     /// A context.
     public init(models: [(entry: CatalogEntry, availability: ModelAvailability)], analysis: SystemAnalysis,
                 thresholds: PerformanceThresholds = PerformanceThresholds(), preference: TaskPreference? = nil,
                 preferredModel: String? = nil, memoryLimits: [MemoryLimit] = [],
                 supportedDTypes: Set<ModelDType> = [.f32], benchmarks: [ModelKey: BenchmarkResult] = [:],
-                failedLoads: [ModelKey: String] = [:]) {
+                failedLoads: [ModelKey: String] = [:], settingNames: [String: String] = [:]) {
         self.models = models
         self.analysis = analysis
         self.thresholds = thresholds
@@ -258,6 +279,12 @@ public struct SelectionContext: Sendable {
         self.supportedDTypes = supportedDTypes
         self.benchmarks = benchmarks
         self.failedLoads = failedLoads
+        self.settingNames = settingNames
+    }
+
+    /// The name messages give the threshold `property` (see `settingNames`).
+    func settingName(_ property: String) -> String {
+        settingNames[property] ?? (property == "preferredModel" ? property : "PerformanceThresholds.\(property)")
     }
 }
 
@@ -307,11 +334,13 @@ public enum ModelSelector {
         let priority = req.priority ?? context.preference?.priority ?? .balanced
         req.priority = priority
         let maxLatency = req.maxLatencyMs ?? context.thresholds.maxInferenceTimeMs
+        let latencyName = req.maxLatencyMs == nil ? context.settingName("maxInferenceTimeMs")
+            : "the requirements' maxLatencyMs"
         req.maxLatencyMs = maxLatency
         var limits = context.memoryLimits
-        if let m = req.memoryLimitBytes { limits.append(MemoryLimit(bytes: m, source: "the requirement's memory limit")) }
+        if let m = req.memoryLimitBytes { limits.append(MemoryLimit(bytes: m, source: "the requirements' memoryLimitBytes")) }
         if let m = context.thresholds.maxMemoryPerModelBytes {
-            limits.append(MemoryLimit(bytes: m, source: "MAX_MEMORY_USAGE (performance threshold)"))
+            limits.append(MemoryLimit(bytes: m, source: context.settingName("maxMemoryPerModelBytes")))
         }
         var rejections: [Rejection] = []
         struct Viable { var entry: CatalogEntry; var dtype: ModelDType; var method: InferenceMethod; var latency: Double
@@ -334,7 +363,7 @@ public enum ModelSelector {
             }
             if availability.weightsAreRandom && !req.allowRandomWeights {
                 reject(.randomWeights, "weights are a random stand-in (\(entry.provenance.prefix(60))…); "
-                    + "its outputs would not be real predictions")
+                    + "its outputs would not be real predictions (allowRandomWeights in the requirements accepts it)")
                 continue
             }
             if info.usableCores < entry.minCores {
@@ -352,7 +381,7 @@ public enum ModelSelector {
                 let key = ModelKey(entry.id, dtype)
                 guard context.supportedDTypes.contains(dtype) else {
                     reject(.unsupportedDType, "unsupported dtype: the backend loads "
-                        + context.supportedDTypes.sorted().map(\.rawValue).joined(separator: ", "), dtype)
+                        + context.supportedDTypes.sorted().map(\.rawValue).joined(separator: ", ") + " only", dtype)
                     continue
                 }
                 if let failure = context.failedLoads[key] {
@@ -362,7 +391,7 @@ public enum ModelSelector {
                 let memory = memoryBytes(entry, dtype)
                 if let limit = limits.filter({ memory > $0.bytes }).min(by: { $0.bytes < $1.bytes }) {
                     reject(.tooBig, "too big: needs \(ByteFormat.string(memory)) (weights + activations) but "
-                        + "\(limit.source) is \(ByteFormat.string(limit.bytes))", dtype)
+                        + "\(limit.source) is \(ByteFormat.string(limit.bytes)); \(limit.remedy)", dtype)
                     continue
                 }
                 var latency: Double
@@ -389,13 +418,14 @@ public enum ModelSelector {
                         + "\(shape) at \(formatMs(context.analysis.effectiveGFLOPS * computeEfficiency)) GFLOP/s effective)")
                 }
                 if latency > maxLatency {
-                    reject(.tooSlow, "too slow: \(formatMs(latency)) ms \(measured ? "measured" : "estimated") exceeds the "
-                        + "limit of \(formatMs(maxLatency)) ms", dtype)
+                    reject(.tooSlow, "too slow: \(formatMs(latency)) ms \(measured ? "measured" : "estimated") exceeds "
+                        + "\(latencyName) \(formatMs(maxLatency)) ms; raise \(latencyName) or choose a smaller model or dtype", dtype)
                     continue
                 }
                 if let a = accuracy, a < context.thresholds.minAccuracy {
+                    let name = context.settingName("minAccuracy")
                     reject(.belowMinAccuracy, "accuracy \(pct(a)) (\(accuracySource ?? "")) is below "
-                        + "MIN_ACCURACY_THRESHOLD \(pct(context.thresholds.minAccuracy))", dtype)
+                        + "\(name) \(pct(context.thresholds.minAccuracy)); lower \(name) to accept it", dtype)
                     continue
                 }
                 if dtype == .int8, accuracy != nil, !measured { accuracy = accuracy.map { $0 - 0.01 } }
@@ -407,7 +437,7 @@ public enum ModelSelector {
 
         // Score: weighted speed (fastest / latency) and quality (known accuracy, else a prior from size
         // and method; 5% of the score per accuracy point below the best, 10% with priority accuracy), a bonus for preferred models
-        // (task preference +1 / rank, PREFERRED_MODEL_TYPE +0.5), a small memory tie-break.
+        // (task preference +1 / rank, the preferred model or architecture +0.5), a small memory tie-break.
         var weights = priority.weights
         var tierNote: String?
         if priority == .balanced {
@@ -442,7 +472,7 @@ public enum ModelSelector {
             }
             if let p = context.preferredModel?.lowercased(), p == v.entry.id.lowercased() || p == v.entry.architecture.rawValue {
                 score += 0.5
-                reasons.append("matches PREFERRED_MODEL_TYPE=\(p) (+0.5)")
+                reasons.append("matches \(context.settingName("preferredModel"))=\(p) (+0.5)")
             }
             if memoryScale > 0 { score -= 0.05 * Double(v.memory) / memoryScale }
             if v.random { reasons.append("WARNING: random weights, outputs are meaningless") }

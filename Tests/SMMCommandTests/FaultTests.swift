@@ -86,8 +86,8 @@ final class FaultTests: XCTestCase {
         XCTAssertEqual(repaired.vectors.first?.count, 64)
     }
 
-    /// A budget smaller than every model: a clear error naming the budget's variable, for every
-    /// request; nothing is loaded and nothing crashes.
+    /// A budget smaller than every model: a clear error naming the budget's setting (the property,
+    /// as it was set in code), for every request; nothing is loaded and nothing crashes.
     func testBudgetSmallerThanAnyModelIsAClearError() async throws {
         let dir = try scratch()
         let file = dir.appendingPathComponent("m.smm")
@@ -99,7 +99,7 @@ final class FaultTests: XCTestCase {
                                             catalog: try ModelCatalog(entries: [try entry("m", file, tasks: [.embedding])]))
         for _ in 0..<2 {
             let error = await message { try await manager.embed(["good news"]) }
-            XCTAssertTrue(error?.contains("MAX_MODEL_CACHE_SIZE") == true, error ?? "no error")
+            XCTAssertTrue(error?.contains("maxCacheSizeBytes") == true, error ?? "no error")
         }
         let stats = await manager.cacheStatistics()
         XCTAssertEqual(stats.bytesHeld, 0)

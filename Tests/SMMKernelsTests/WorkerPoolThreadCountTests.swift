@@ -8,7 +8,7 @@ final class WorkerPoolThreadCountTests: XCTestCase {
         for bad in [0, -1, WorkerPool.maxThreadCount + 1] {
             XCTAssertThrowsError(try WorkerPool.setSharedThreadCount(bad)) { error in
                 XCTAssertEqual(error as? WorkerPoolError, .invalidThreadCount(bad))
-                XCTAssertTrue("\(error)".contains("between 1 and 256"), "\(error)")
+                XCTAssertTrue("\(error)".contains("pass a count from 1 to 256"), "\(error)")
             }
         }
     }

@@ -19,6 +19,6 @@ final class ErrorDescriptionTests: XCTestCase {
         }
         XCTAssertTrue(ModelError.wrongShape(name: "w", expected: [2], actual: [3]).localizedDescription.contains("w"))
         XCTAssertTrue(TokenizerError.fileNotFound("/models/minilm/vocab.txt").localizedDescription.contains("/models/minilm/vocab.txt"))
-        XCTAssertTrue(WorkerPoolError.invalidThreadCount(0).localizedDescription.contains("got 0"))
+        XCTAssertTrue(WorkerPoolError.invalidThreadCount(0).localizedDescription.contains("invalid thread count 0"))
     }
 }

@@ -73,8 +73,10 @@ final class CacheTests: XCTestCase {
             _ = try await manager.embed(["x"], task: "huge")
             XCTFail("400 MB cannot fit in 250 MB")
         } catch let error as ManagerError {
-            XCTAssertTrue(error.description.contains("too big") && error.description.contains("MAX_MODEL_CACHE_SIZE"),
+            // Set in code: named by its property, with the model's dtype.
+            XCTAssertTrue(error.description.contains("huge f32: too big") && error.description.contains("maxCacheSizeBytes"),
                           error.description)
+            XCTAssertFalse(error.description.contains("MAX_MODEL_CACHE_SIZE"), error.description)
         }
         // Asking for the model directly reaches the cache, which refuses it naming the budget.
         do {
@@ -84,8 +86,8 @@ final class CacheTests: XCTestCase {
             guard case .exceedsBudget(_, let bytes, let budget, let variable) = error else { return XCTFail("\(error)") }
             XCTAssertEqual(bytes, 400_000_000)
             XCTAssertEqual(budget, 250_000_000)
-            XCTAssertEqual(variable, "MAX_MODEL_CACHE_SIZE")
-            XCTAssertTrue(error.description.contains("MAX_MODEL_CACHE_SIZE allows 238 MiB"), error.description)
+            XCTAssertEqual(variable, "maxCacheSizeBytes")
+            XCTAssertTrue(error.description.contains("maxCacheSizeBytes allows 238 MiB"), error.description)
         }
         let temp = try TempModels(["A"])
         let limited = try ModelManager(
@@ -95,9 +97,9 @@ final class CacheTests: XCTestCase {
         try await limited.mapTask("A", to: .embedding, model: "A")
         do {
             _ = try await limited.embed(["x"], task: "A")
-            XCTFail("100 MB is over MODEL_MEMORY_LIMIT")
+            XCTFail("100 MB is over modelMemoryLimitBytes")
         } catch let error as ManagerError {
-            XCTAssertTrue(error.description.contains("MODEL_MEMORY_LIMIT"), error.description)
+            XCTAssertTrue(error.description.contains("modelMemoryLimitBytes"), error.description)
         }
     }
 

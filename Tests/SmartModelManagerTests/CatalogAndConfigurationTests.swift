@@ -50,7 +50,7 @@ final class CatalogTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("missing field 'parameters'"), "\(error)")
         }
         XCTAssertThrowsError(try catalog.require("zzz")) { error in
-            XCTAssertTrue("\(error)".contains("the catalog has: a"), "\(error)")
+            XCTAssertTrue("\(error)".contains("unknown model 'zzz'; use one of the catalog's ids (a) or register it"), "\(error)")
         }
         let temp = try TempModels(["c"])
         let manager = try ModelManager(configuration: temp.configuration(), backend: FakeBackend(),
@@ -117,14 +117,15 @@ final class ConfigurationTests: XCTestCase {
         let temp = try TempModels(["distilgpt2"])
         XCTAssertThrowsError(try ModelManager(configuration: temp.configuration { $0.fallbackModel = "nope" },
                                                    backend: FakeBackend(), catalog: .builtIn)) {
-            XCTAssertTrue("\($0)".contains("FALLBACK_MODEL"), "\($0)")
+            // Set in code: named by the property.
+            XCTAssertTrue("\($0)".contains("invalid fallbackModel 'nope'"), "\($0)")
         }
         XCTAssertThrowsError(try ModelManager(configuration: temp.configuration { $0.preferredModel = "llama" },
                                                    backend: FakeBackend(), catalog: .builtIn)) {
-            XCTAssertTrue("\($0)".contains("PREFERRED_MODEL_TYPE"), "\($0)")
+            XCTAssertTrue("\($0)".contains("invalid preferredModel 'llama'"), "\($0)")
         }
         // An architecture is accepted: "gpt2" is distilgpt2's, the only generator of the built-in catalog,
-        // and ranking gives that model the +0.5 of PREFERRED_MODEL_TYPE.
+        // and ranking gives that model the +0.5 of the preferred model (named as set: in code here).
         let preferring = try ModelManager(configuration: temp.configuration { $0.preferredModel = "gpt2" },
                                                backend: FakeBackend(), systemProbe: FixedSystemProbe(SwitchingTests.fastMachine),
                                                catalog: .builtIn)
@@ -139,8 +140,8 @@ final class ConfigurationTests: XCTestCase {
         let unpreferred = try XCTUnwrap(withoutPreference.chosen, withoutPreference.explanation)
         XCTAssertEqual(preferred.key.id, "distilgpt2")
         XCTAssertEqual(unpreferred.key, preferred.key)
-        XCTAssertTrue(preferred.reasons.contains("matches PREFERRED_MODEL_TYPE=gpt2 (+0.5)"), "\(preferred.reasons)")
-        XCTAssertFalse(unpreferred.reasons.contains { $0.contains("PREFERRED_MODEL_TYPE") }, "\(unpreferred.reasons)")
+        XCTAssertTrue(preferred.reasons.contains("matches preferredModel=gpt2 (+0.5)"), "\(preferred.reasons)")
+        XCTAssertFalse(unpreferred.reasons.contains { $0.contains("preferredModel") }, "\(unpreferred.reasons)")
         XCTAssertEqual(preferred.score - unpreferred.score, 0.5, accuracy: 1e-9)
     }
 

@@ -51,7 +51,7 @@ final class SelectionTests: XCTestCase {
         XCTAssertEqual(r["big/f32"], .tooBig, "\(result.explanation)")  // 1.2 GB > 1 GB requirement
         XCTAssertEqual(r["quant/int8"], .unsupportedDType)
         XCTAssertEqual(r["classifier/f32"], .loadFailed)
-        XCTAssertTrue(result.rejections.first { $0.modelID == "big" }?.message.contains("the requirement's memory limit") ?? false)
+        XCTAssertTrue(result.rejections.first { $0.modelID == "big" }?.message.contains("the requirements' memoryLimitBytes") ?? false)
         XCTAssertEqual(Set(result.candidates.map(\.key.id)), ["small-emb", "quant"])
 
         let slow = ModelSelector.select(SelectionRequirements(task: .sentiment, maxLatencyMs: 0.001), context: context())

@@ -146,17 +146,17 @@ final class SystemAnalysisTests: XCTestCase {
                                            systemProbe: FixedSystemProbe(Machines.midRange))
         do {
             _ = try await strict.analyzeSystem()
-            XCTFail("expected MIN_CPU_CORES to refuse")
+            XCTFail("expected minCPUCores to refuse")
         } catch let error as ManagerError {
-            XCTAssertTrue(error.description.contains("MIN_CPU_CORES"), error.description)
+            XCTAssertTrue(error.description.contains("minCPUCores"), error.description)
         }
         let memory = try ModelManager(configuration: temp.configuration { $0.minSystemMemoryBytes = 64 << 30 },
                                            backend: FakeBackend(), systemProbe: FixedSystemProbe(Machines.midRange))
         do {
             _ = try await memory.analyzeSystem()
-            XCTFail("expected MIN_SYSTEM_MEMORY to refuse")
+            XCTFail("expected minSystemMemoryBytes to refuse")
         } catch let error as ManagerError {
-            XCTAssertTrue(error.description.contains("MIN_SYSTEM_MEMORY"), error.description)
+            XCTAssertTrue(error.description.contains("minSystemMemoryBytes"), error.description)
         }
     }
 

@@ -147,9 +147,9 @@ final class BenchmarkTests: XCTestCase {
                                         catalog: catalog)
         do {
             _ = try await big.runQuickBenchmark(models: ["cls"], runs: 1)
-            XCTFail("100 MB cannot load under MAX_MEMORY_USAGE 50 MB")
+            XCTFail("100 MB cannot load under maxMemoryUsageBytes 50 MB")
         } catch let error as ManagerError {
-            XCTAssertTrue(error.description.contains("MAX_MEMORY_USAGE"), error.description)
+            XCTAssertTrue(error.description.contains("maxMemoryUsageBytes"), error.description)
         }
     }
 }
