@@ -163,7 +163,8 @@ public struct SMMFileMetadata: Sendable, Equatable {
                 provenance: SMMProvenance) throws {
         let value: JSONValue
         do {
-            value = try JSONParser.parse(Array(configJSON.utf8), rejectDuplicateKeys: false, maxDepth: 32)
+            // 31: in the file the config sits one level inside the metadata, which reads at depth 32.
+            value = try JSONParser.parse(Array(configJSON.utf8), rejectDuplicateKeys: false, maxDepth: 31)
         } catch {
             throw FormatError.invalidJSON(path: "config.json", reason: error.description)
         }

@@ -489,16 +489,7 @@ public struct GPT2Tokenizer: Tokenizer {
 
     // MARK: - File reading
 
-    private static func readData(_ url: URL) throws -> Data {
-        guard FileManager.default.fileExists(atPath: url.path) else {
-            throw TokenizerError.fileNotFound(url.path)
-        }
-        do {
-            return try Data(contentsOf: url)
-        } catch {
-            throw TokenizerError.invalidFile(path: url.path, reason: "cannot be read: \(error.localizedDescription)")
-        }
-    }
+    private static func readData(_ url: URL) throws -> Data { try BertVocabularyFile.readFile(url) }
 
     static func readVocabulary(_ url: URL) throws -> [String: Int] {
         let data = try readData(url)

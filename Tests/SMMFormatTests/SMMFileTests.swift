@@ -471,6 +471,25 @@ final class SMMFileTests: XCTestCase {
         XCTAssertEqual(parsedGPT2.tokenizer.merges, ["a b"])
         expectError(gptText.replacingOccurrences(of: "\"a b\"", with: "\"ab\""), "two tokens")
         expectError(gptText.replacingOccurrences(of: "\"a b\"", with: "\"a  b\""), "two tokens")
+        // Every config accepted at conversion reads back from the file, the deepest one too: the
+        // config sits one level inside the metadata (the fuzzer found 32 accepted, 32 + 1 unreadable).
+        func nested(_ depth: Int) -> String {
+            // depth counts the config object itself: 1 + (depth - 1) arrays.
+            "{\"model_type\":\"gpt2\",\"vocab_size\":4,\"n_embd\":4,\"n_layer\":1,\"n_head\":1,\"n_positions\":8,"
+                + "\"bos_token_id\":3,\"eos_token_id\":3,\"deep\":" + String(repeating: "[", count: depth - 1) + String(repeating: "]", count: depth - 1) + "}"
+        }
+        let bpe = SMMTokenizerMetadata(kind: .bpe, vocabulary: ["a", "b", "ab", "<|endoftext|>"], merges: ["a b"])
+        let none = SMMProvenance(sourceName: "", sourcePath: "", sourceFiles: [], converter: "", created: "")
+        var deepest = 0
+        for depth in 2...34 {
+            guard let m = try? SMMFileMetadata(configJSON: nested(depth), tokenizer: bpe, provenance: none) else { continue }
+            deepest = depth
+            XCTAssertNoThrow(try m.encodedJSON().withUnsafeBytes { try SMMFileMetadata.parse($0, path: "m") }, "depth \(depth)")
+        }
+        XCTAssertEqual(deepest, 31)
+        XCTAssertThrowsError(try SMMFileMetadata(configJSON: nested(32), tokenizer: bpe, provenance: none)) {
+            XCTAssertTrue("\($0)".contains("config.json"), "\($0)")
+        }
         // Unknown keys are ignored (room for later minor versions).
         let withFutureKey = try Array(replacing("\"dtype\":\"f32\"", "\"dtype\":\"f32\",\"future\":{\"x\":[1,2]}").utf8)
             .withUnsafeBytes { try SMMFileMetadata.parse($0, path: "m") }

@@ -34,12 +34,6 @@ func fuzzConfig(_ data: UnsafePointer<UInt8>, _ size: Int) {
     do {
         reread = try written.withUnsafeBytes { try SMMFileMetadata.parse($0, path: "fuzz.smm") }
     } catch {
-        // KNOWN BUG, exempted here until it is fixed: SMMFileMetadata(configJSON:) accepts a config
-        // nested 32 deep (maxDepth 32, SMMFileMetadata.swift:166), but in the metadata the config sits
-        // one level down and the reader allows 32 for the whole (SMMFileMetadata.swift:267), so such a
-        // config does not read back (smm-convert then refuses the model when it loads the temporary
-        // file). Seed depth-32.json is that case. Once line 166 says 31, delete this `if`.
-        if (try? JSONParser.parse(bytes, maxDepth: 31)) == nil { return }
         preconditionFailure("metadata written from an accepted config does not read back: \(error)")
     }
     precondition(reread.config == metadata.config, "the config read back differs from the one written")
