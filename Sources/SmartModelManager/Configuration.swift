@@ -32,8 +32,9 @@ public struct ManagerConfiguration: Sendable, Equatable {
     public var minCPUCores: Int?
     /// `SMM_SKIP_PREFETCH` (or the seed's `BITFLOW_SKIP_PREFETCH`): do not load the chosen models during `initialize`.
     public var skipPrefetch: Bool = false
-    /// `SMM_MODELS_DIR`: where converted models live. Default `Weights/models` (relative to the current directory).
-    public var modelsDirectory: URL = URL(fileURLWithPath: "Weights/models")
+    /// `SMM_MODELS_DIR`: where models live. Default `defaultModelsDirectory`, a per-user folder
+    /// that does not depend on the current directory.
+    public var modelsDirectory: URL = ManagerConfiguration.defaultModelsDirectory
     /// `SMM_CATALOG`: the catalog JSON. Default: `catalog.json` next to the models folder if it exists, else built in.
     public var catalogPath: URL?
     /// `SMM_CACHE_DIR`: where the probe and benchmark caches go. Default `<models>/.smm-cache`, else `~/.cache/smm`.
@@ -79,6 +80,42 @@ public struct ManagerConfiguration: Sendable, Equatable {
         return property
     }
 
+    /// The models folder used when none is given, from the process's environment: `SMM_MODELS_DIR`
+    /// when set, else the platform's per-user folder: on Linux `$XDG_CACHE_HOME/smm/models`, else
+    /// `~/.cache/smm/models`; on Apple platforms `~/Library/Application Support/smm/models`.
+    /// `smm fetch` puts models there, and the manager looks for them there, whatever the current
+    /// directory is.
+    public static var defaultModelsDirectory: URL { defaultModelsDirectory(environment: ProcessInfo.processInfo.environment) }
+
+    /// The models folder used when none is given, from `environment` (see `defaultModelsDirectory`).
+    /// Relative `XDG_CACHE_HOME` values are ignored, as the XDG specification says; `HOME` comes
+    /// from `environment` when set there, else from the user database.
+    public static func defaultModelsDirectory(environment: [String: String]) -> URL {
+        func value(_ name: String) -> String? {
+            guard let raw = environment[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !raw.isEmpty else {
+                return nil
+            }
+            return raw
+        }
+        if let dir = value("SMM_MODELS_DIR") { return URL(fileURLWithPath: dir) }
+        #if canImport(Darwin)
+        if let support = try? FileManager.default.url(for: .applicationSupportDirectory, in: .userDomainMask,
+                                                      appropriateFor: nil, create: false) {
+            return support.appendingPathComponent("smm/models", isDirectory: true)
+        }
+        let home = value("HOME").map { URL(fileURLWithPath: $0, isDirectory: true) }
+            ?? FileManager.default.homeDirectoryForCurrentUser
+        return home.appendingPathComponent("Library/Application Support/smm/models", isDirectory: true)
+        #else
+        if let cache = value("XDG_CACHE_HOME"), cache.hasPrefix("/") {
+            return URL(fileURLWithPath: cache, isDirectory: true).appendingPathComponent("smm/models", isDirectory: true)
+        }
+        let home = value("HOME").map { URL(fileURLWithPath: $0, isDirectory: true) }
+            ?? FileManager.default.homeDirectoryForCurrentUser
+        return home.appendingPathComponent(".cache/smm/models", isDirectory: true)
+        #endif
+    }
+
     /// The variables `fromEnvironment` reads, in documentation order.
     public static let variables = [
         "SMART_MODEL_AUTO_SELECT", "MODEL_BENCHMARK_ENABLED", "MODEL_CACHE_ENABLED", "MODEL_MEMORY_LIMIT",
@@ -93,6 +130,7 @@ public struct ManagerConfiguration: Sendable, Equatable {
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws
         -> ManagerConfiguration {
         var c = ManagerConfiguration()
+        c.modelsDirectory = defaultModelsDirectory(environment: environment)
         func value(_ name: String) -> String? {
             guard let raw = environment[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !raw.isEmpty else {
                 return nil
@@ -163,7 +201,6 @@ public struct ManagerConfiguration: Sendable, Equatable {
         } else if let v = try bool("BITFLOW_SKIP_PREFETCH") {
             c.skipPrefetch = v
         }
-        if let dir = value("SMM_MODELS_DIR") { c.modelsDirectory = URL(fileURLWithPath: dir) }
         if let path = value("SMM_CATALOG") {
             guard FileManager.default.fileExists(atPath: path) else {
                 throw ManagerError.invalidConfiguration(variable: "SMM_CATALOG", value: path,

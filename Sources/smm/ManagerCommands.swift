@@ -11,7 +11,7 @@ import SmartModelManager
 
 /// Options every manager command takes.
 struct ManagerOptions: ParsableArguments {
-    @Option(help: "Folder of converted models (default: $SMM_MODELS_DIR, else Weights/models).")
+    @Option(help: "Folder of converted models (default: $SMM_MODELS_DIR, else the per-user folder smm fetch fills: ~/.cache/smm/models on Linux).")
     var modelsDir: String?
 
     @Flag(name: .long, help: "Log the analysis, selection reasoning and memory at debug level (stderr).")

@@ -15,7 +15,7 @@ struct SMMCommand: AsyncParsableCommand {
         subcommands: [TokenizeCommand.self, EmbedCommand.self, ClassifyCommand.self, GenerateCommand.self,
                       BenchCommand.self, InfoCommand.self, InspectCommand.self, SystemCommand.self,
                       ModelsCommand.self, SelectCommand.self, SentimentCommand.self, QualityCommand.self,
-                      ServeCommand.self])
+                      ServeCommand.self, FetchCommand.self])
 }
 
 /// Options every model-running command takes.
@@ -24,7 +24,7 @@ struct ModelOptions: ParsableArguments {
             help: "A Hugging Face model directory (config.json, *.safetensors, tokenizer files) or an .smm file. Without it, the manager selects one for the task from the models folder.")
     var model: String?
 
-    @Option(help: "Folder of models the manager selects from when -m is not given (default: $SMM_MODELS_DIR, else Weights/models).")
+    @Option(help: "Folder of models the manager selects from when -m is not given (default: $SMM_MODELS_DIR, else the per-user folder smm fetch fills: ~/.cache/smm/models on Linux).")
     var modelsDir: String?
 
     @Option(help: "Quantize the weights at load: f16, bf16 or int8 (as smm-convert --dtype would store them).")

@@ -54,7 +54,7 @@ struct ServeCommand: AsyncParsableCommand {
     var drainGraceS: Double?
     @Option(help: "Engine threads (default: the physical cores this process may use). Env: SMM_THREADS.")
     var threads: Int?
-    @Option(help: "Folder of models the manager selects from (default: $SMM_MODELS_DIR, else Weights/models).")
+    @Option(help: "Folder of models the manager selects from (default: $SMM_MODELS_DIR, else the per-user folder smm fetch fills: ~/.cache/smm/models on Linux).")
     var modelsDir: String?
     @Option(help: "Quantize the weights at load: f16, bf16 or int8.")
     var dtype: ModelDType?
