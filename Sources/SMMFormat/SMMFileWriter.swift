@@ -400,8 +400,12 @@ public struct SMMFileWriter {
     /// regular file (or a link to one) is replaced (`checkDestination`). Temporary files that killed
     /// writers of `url` left behind are removed first (`removeStaleTemporaryFiles`). The temporary
     /// file is removed on any error, so a failed write or validation leaves `url` as it was.
-    /// - Parameter validate: called with the complete, fsynced temporary file before it is
-    ///   published (e.g. to load it as a reader would); what it throws aborts the write and is rethrown.
+    /// - Parameters:
+    ///   - url: where the file is published.
+    ///   - overwrite: replace an existing regular file at `url` (else its presence is an error).
+    ///   - progress: called as tensors are written (for a progress display).
+    ///   - validate: called with the complete, fsynced temporary file before it is published (e.g.
+    ///     to load it as a reader would); what it throws aborts the write and is rethrown.
     /// - Returns: the header written.
     /// - Throws: `FormatError.outputExists`, `.writeFailed`, whatever a tensor's fill or `validate` throws.
     @discardableResult

@@ -50,6 +50,7 @@ public struct JSONParser {
     /// Parses one JSON value filling `bytes` (whitespace around it allowed; a UTF-8 byte order mark
     /// at the start is skipped).
     /// - Parameters:
+    ///   - bytes: the UTF-8 input.
     ///   - rejectDuplicateKeys: throw when an object repeats a key (otherwise the last value wins,
     ///     like Python's `json`).
     ///   - maxDepth: deepest nesting of arrays and objects accepted.

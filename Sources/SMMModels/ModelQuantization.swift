@@ -24,9 +24,11 @@ extension LinearWeight {
 
 extension EncoderModel {
     /// The same model with the linear layers of every encoder block in `mode` (int8).
-    /// - Parameter heads: also quantize the pooler and classification head (BERT pooler,
-    ///   DistilBERT pre-classifier and classifier). They are small (one row per sequence), so the
-    ///   default keeps them f32.
+    /// - Parameters:
+    ///   - mode: the storage of the quantized layers (int8).
+    ///   - heads: also quantize the pooler and classification head (BERT pooler,
+    ///     DistilBERT pre-classifier and classifier). They are small (one row per sequence), so the
+    ///     default keeps them f32.
     /// - Returns: a new model; this one is unchanged and shares its f32 tensors with it.
     public func quantized(_ mode: ModelDType = .int8, heads: Bool = false) -> EncoderModel {
         let pool = self.pool
@@ -41,9 +43,11 @@ extension EncoderModel {
 
 extension GPT2Model {
     /// The same model with the linear layers of every block in `mode` (int8).
-    /// - Parameter lmHead: also quantize the LM head (per vocabulary row; the embedding lookup keeps
-    ///   the f32 `wte`, so a tied head costs an extra V x C bytes). It is the biggest matmul of a
-    ///   decode step, so it matters most for tokens/s.
+    /// - Parameters:
+    ///   - mode: the storage of the quantized layers (int8).
+    ///   - lmHead: also quantize the LM head (per vocabulary row; the embedding lookup keeps
+    ///     the f32 `wte`, so a tied head costs an extra V x C bytes). It is the biggest matmul of a
+    ///     decode step, so it matters most for tokens/s.
     /// - Returns: a new model; this one is unchanged and shares its f32 tensors with it.
     public func quantized(_ mode: ModelDType = .int8, lmHead: Bool = true) -> GPT2Model {
         let pool = self.pool

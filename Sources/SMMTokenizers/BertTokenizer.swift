@@ -282,6 +282,8 @@ public struct BertTokenizer: Tokenizer {
     /// An empty `pair` counts as no pair, as in `transformers` (`tokenizer("a", "")` gives `[CLS] a [SEP]`).
     ///
     /// - Parameters:
+    ///   - text: the (first) text.
+    ///   - pair: the second text of a pair, or nil.
     ///   - maxLength: longest result, special tokens included; nil uses ``maxLength``. Pairs are cut
     ///     "longest first", like Hugging Face. Pass `Int.max` for no truncation.
     ///   - addSpecialTokens: add `[CLS]`/`[SEP]`.
@@ -351,7 +353,9 @@ public struct BertTokenizer: Tokenizer {
     /// Turns ids back into text: pieces joined by spaces, `##` pieces glued to the previous one,
     /// and the spaces before punctuation and contractions removed (Hugging Face's cleanup).
     ///
-    /// - Parameter skipSpecialTokens: leave out `[CLS]`, `[SEP]`, `[PAD]`, `[UNK]`, `[MASK]`.
+    /// - Parameters:
+    ///   - ids: token ids of this vocabulary.
+    ///   - skipSpecialTokens: leave out `[CLS]`, `[SEP]`, `[PAD]`, `[UNK]`, `[MASK]`.
     /// - Throws: `TokenizerError.unknownID` for an id outside the vocabulary.
     public func decode(_ ids: [Int], skipSpecialTokens: Bool) throws -> String {
         let prefix = Array(model.continuingSubwordPrefix.utf8)

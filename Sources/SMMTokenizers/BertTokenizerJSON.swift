@@ -179,6 +179,7 @@ extension BertTokenizer {
     /// `vocab.txt`.
     ///
     /// - Parameters:
+    ///   - directory: the model directory.
     ///   - doLowerCase: nil reads `do_lower_case` from `tokenizer_config.json` (true when absent)
     ///     for a `vocab.txt`, and keeps the normalizer of a `tokenizer.json`; a value overrides both.
     ///     With a `vocab.txt`, `strip_accents` and `tokenize_chinese_chars` are read from the config too.
