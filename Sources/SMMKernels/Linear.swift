@@ -3,8 +3,8 @@
 // sgemm otherwise, and splits the output features over the worker pool, each worker calling a
 // single-threaded BLAS on its own column block and finishing that block (bias, activation)
 // while it is still in cache. f32 weights packed at load (`PackedMatrix`, where the CPU has
-// AVX-512) go to the packed-panel kernel instead (same split, bias inside the kernel), and int8
-// weights go to `QuantizedLinear` (same split, int8 kernels).
+// AVX-512) go to the packed-panel kernel instead (same split, bias inside the kernel), int8
+// weights go to `QuantizedLinear` (same split, int8 kernels) and bf16 weights to `BF16Linear`.
 import CMicroKernels
 import Synchronization
 
@@ -30,6 +30,8 @@ public struct LinearWeight: @unchecked Sendable {
         case packedF32(PackedMatrix)
         /// int8 per output channel, packed for the int8 kernels (`layout` is the source's order).
         case int8(QuantizedMatrix)
+        /// bf16 packed for the bf16 kernels (`BF16Linear`), with its own padded copy of the bias.
+        case bf16(BF16Matrix)
     }
 
     /// The matrix.
@@ -68,6 +70,12 @@ public struct LinearWeight: @unchecked Sendable {
                   inFeatures: matrix.inFeatures, layout: layout, owner: matrix)
     }
 
+    /// Wraps a packed bf16 matrix (which holds its own bias).
+    public init(bf16 matrix: BF16Matrix, layout: Layout) {
+        self.init(storage: .bf16(matrix), bias: matrix.bias, outFeatures: matrix.outFeatures,
+                  inFeatures: matrix.inFeatures, layout: layout, owner: matrix)
+    }
+
     /// Wraps an int8 matrix and an f32 bias (kept alive by `owner`).
     public init(quantized matrix: QuantizedMatrix, bias: UnsafePointer<Float>?, layout: Layout = .outIn,
                 owner: (any Sendable)?) {
@@ -90,6 +98,30 @@ public struct LinearWeight: @unchecked Sendable {
         return LinearWeight(packed: matrix, layout: layout)
     }
 
+    /// This layer with its matrix rounded to bf16 (nearest, ties to even: a bf16 file's values come
+    /// back exactly) and packed for the bf16 kernels, the bias copied. Returned unchanged for int8
+    /// and bf16 weights and where no bf16 kernel runs (`BF16Linear.isAvailable`).
+    public func packedBF16(pool: WorkerPool = .shared) -> LinearWeight {
+        guard BF16Linear.isAvailable, outFeatures > 0, inFeatures > 0 else { return self }
+        let matrix: BF16Matrix
+        switch storage {
+        case .int8, .bf16:
+            return self
+        case .f32(let pointer):
+            matrix = withExtendedLifetime(owner) {
+                BF16Matrix(rounding: pointer, bias: bias, outFeatures: outFeatures, inFeatures: inFeatures,
+                           layout: layout, pool: pool)
+            }
+        case .packedF32(let packed):
+            let plain = packed.unpacked()
+            matrix = withExtendedLifetime(plain) {
+                BF16Matrix(rounding: plain.pointer, bias: packed.bias, outFeatures: outFeatures,
+                           inFeatures: inFeatures, layout: .outIn, pool: pool)
+            }
+        }
+        return LinearWeight(bf16: matrix, layout: layout)
+    }
+
     /// The plain f32 matrix, `outFeatures * inFeatures` floats in `layout` order. Only for `.f32`
     /// storage: check `storage` first; reading it from a packed or int8 weight stops the program.
     public var weight: UnsafePointer<Float> {
@@ -102,6 +134,12 @@ public struct LinearWeight: @unchecked Sendable {
     /// The packed f32 matrix, or nil for other storage.
     public var packed: PackedMatrix? {
         if case .packedF32(let matrix) = storage { return matrix }
+        return nil
+    }
+
+    /// The bf16 matrix, or nil for other storage.
+    public var bf16: BF16Matrix? {
+        if case .bf16(let matrix) = storage { return matrix }
         return nil
     }
 
@@ -130,8 +168,16 @@ public struct LinearWeight: @unchecked Sendable {
         case .packedF32(let packed):
             // Per output channel, so the (out, in) order read back from the panels gives the same integers.
             let plain = packed.unpacked()
-            matrix = QuantizedMatrix(quantizing: plain.pointer, outFeatures: outFeatures, inFeatures: inFeatures,
-                                     layout: .outIn, pool: pool)
+            matrix = withExtendedLifetime(plain) {
+                QuantizedMatrix(quantizing: plain.pointer, outFeatures: outFeatures, inFeatures: inFeatures,
+                                layout: .outIn, pool: pool)
+            }
+        case .bf16(let packed):
+            let plain = packed.unpacked()
+            matrix = withExtendedLifetime(plain) {
+                QuantizedMatrix(quantizing: plain.pointer, outFeatures: outFeatures, inFeatures: inFeatures,
+                                layout: .outIn, pool: pool)
+            }
         }
         var biasCopy: FloatBuffer?
         if let bias {
@@ -154,6 +200,10 @@ public enum Linear {
         if case .int8(let matrix) = w.storage {
             QuantizedLinear.forward(x, rows: rows, weight: matrix, bias: w.bias, out: out, activation: activation,
                                     pool: pool)
+            return
+        }
+        if case .bf16(let matrix) = w.storage {
+            BF16Linear.forward(x, rows: rows, weight: matrix, out: out, activation: activation, pool: pool)
             return
         }
         if let packed = w.packed {

@@ -3,8 +3,9 @@
 // arithmetic every path follows).
 //
 //   1. quantize the rows of x to bytes (SIMD Swift; rows spread over the pool when there are many);
-//   2. int32 dot products on the packed weights: the AVX-512 VNNI micro-kernels from CMicroKernels
-//      when the CPU has them, else the portable Swift kernel below (same integers);
+//   2. int32 dot products on the packed weights: AMX tiles from CMicroKernels for several rows
+//      when the CPU has AMX and K is a multiple of 64, the AVX-512 VNNI micro-kernels for one row
+//      and other shapes, else the portable Swift kernel below (the same integers on every path);
 //   3. output stage per tile while it is in registers / L1: remove the zero point (zp * columnSum),
 //      add the outliers' part, scale, bias; then the activation.
 // Output columns are split over the worker pool in panels of 16, like the f32 path. One row
@@ -24,22 +25,41 @@ import Foundation
 public enum QuantizedLinear {
     /// Which integer kernel runs.
     public enum Kernel: String, Sendable {
+        /// AMX tiles (`tdpbusd`) for several rows at once where K is a multiple of 64, the VNNI
+        /// kernels for one row (decode) and other shapes; in C.
+        case amx = "amx-int8"
         /// AVX-512 VNNI (`vpdpbusd`) micro-kernels in C.
         case avx512VNNI = "avx512-vnni"
         /// The portable Swift kernel (any CPU; much slower than f32 BLAS, correct everywhere).
         case portable
     }
 
-    /// The kernel this process uses: AVX-512 VNNI when the CPU and OS support it, unless
-    /// `SMM_INT8_KERNEL=portable` is set.
+    /// The kernels this CPU and OS can run, fastest first (`.portable` always last).
+    public static var availableKernels: [Kernel] {
+        var kernels: [Kernel] = []
+        if smm_i8_amx_available() != 0 { kernels.append(.amx) }
+        if smm_i8_vnni512_available() != 0 { kernels.append(.avx512VNNI) }
+        return kernels + [.portable]
+    }
+
+    /// The kernel this process uses: the fastest of `availableKernels`, unless `SMM_INT8_KERNEL`
+    /// names another available one (`amx-int8`, `avx512-vnni` or `portable`; a kernel the CPU
+    /// lacks is ignored, so the answer is always one that runs here).
     public static let kernel: Kernel = {
-        if ProcessInfo.processInfo.environment["SMM_INT8_KERNEL"] == Kernel.portable.rawValue { return .portable }
-        return smm_i8_vnni512_available() != 0 ? .avx512VNNI : .portable
+        let available = availableKernels
+        if let name = ProcessInfo.processInfo.environment["SMM_INT8_KERNEL"], let forced = Kernel(rawValue: name),
+           available.contains(forced) {
+            return forced
+        }
+        return available[0]
     }()
 
     /// Whether int8 layers run on a fast kernel here. When false they still give the same results,
     /// from the portable Swift kernel, but slower than f32 BLAS: quantize for memory, not speed.
     public static var isAccelerated: Bool { kernel != .portable }
+
+    /// Whether the AMX kernel takes this matrix: K a whole number of 64-byte tiles.
+    static func amxTakes(_ q: QuantizedMatrix) -> Bool { q.kGroups % 16 == 0 && q.kGroups * 4 <= 65_535 }
 
     /// Rows of one register tile (the C kernel's maximum).
     static let tileRows = Int(SMM_I8_TILE_MAX_ROWS)
@@ -264,7 +284,38 @@ public enum QuantizedLinear {
 
         /// Computes output panels `panels` of every row on the calling thread.
         func run(panels: Range<Int>) {
-            if m == 1 { gemv(panels: panels) } else { gemm(panels: panels) }
+            if m == 1 {
+                gemv(panels: panels)
+            } else if kernel == .amx && QuantizedLinear.amxTakes(weight) {
+                amxGemm(panels: panels)
+            } else {
+                gemm(panels: panels)
+            }
+        }
+
+        /// Several rows on AMX tiles: for each block of rows that fits in L2, for each block of
+        /// up to 4 panels, one kernel call over all the block's rows (32 x 32 tiles inside, output
+        /// stage included), then the activation on that slice while it is in cache.
+        func amxGemm(panels: Range<Int>) {
+            let q = weight, n = q.outFeatures, chunk = QuantizedLinear.tilePanels
+            let rowBlock = max(32, min(m, (512 * 1024 / lda) / 32 * 32))
+            var r0 = 0
+            while r0 < m {
+                let r1 = min(m, r0 + rowBlock)
+                var p0 = panels.lowerBound
+                while p0 < panels.upperBound {
+                    let count = min(chunk, panels.upperBound - p0)
+                    var o = outputStage(rows: r0..<r1, firstPanel: p0, panels: count)
+                    smm_i8_amx_gemm_output(a + r0 * lda, lda, Int32(r1 - r0), q.packed + p0 * q.panelBytes,
+                                           q.panelBytes, Int32(count), Int32(q.kGroups), &o)
+                    if let activation {
+                        let n0 = p0 * 16, width = min(n, (p0 + count) * 16) - n0
+                        for i in r0..<r1 { Activations.applySerial(activation, out + i * n + n0, count: width) }
+                    }
+                    p0 += count
+                }
+                r0 = r1
+            }
         }
 
         /// The C output stage for rows `rows`, from panel `firstPanel` on, `panels` panels.
@@ -287,7 +338,7 @@ public enum QuantizedLinear {
             let q = weight, n0 = panels.lowerBound * 16, n1 = min(q.outFeatures, panels.upperBound * 16)
             let b = q.packed + panels.lowerBound * q.panelBytes
             switch kernel {
-            case .avx512VNNI:
+            case .avx512VNNI, .amx:
                 var o = outputStage(rows: 0..<1, firstPanel: panels.lowerBound, panels: panels.count)
                 smm_i8_vnni512_gemv_output(a, b, q.panelBytes, Int32(panels.count), Int32(q.kGroups), &o)
             case .portable:
@@ -328,7 +379,7 @@ public enum QuantizedLinear {
                         while r < r1 {
                             let height = min(tileRows, r1 - r)
                             switch kernel {
-                            case .avx512VNNI:
+                            case .avx512VNNI, .amx:
                                 var o = outputStage(rows: r..<(r + height), firstPanel: p0, panels: count)
                                 smm_i8_vnni512_tile_output(a + r * lda, lda, Int32(height), b, q.panelBytes,
                                                            Int32(count), Int32(q.kGroups), &o)

@@ -237,7 +237,8 @@ struct WeightLoader {
     }
 
     /// The f32 layer `name` (weight of `shape`, outputs along `axis`): from the source's packed
-    /// panels in place when it stores them; else the plain matrix, which with `pack` (and the
+    /// panels in place when it stores them; a bf16 matrix packed for the bf16 kernels where they
+    /// run (with `pack`); else the plain matrix, which with `pack` (and the
     /// AVX-512 kernel available) is packed now, once, after which the source may drop its pages.
     func f32Linear(_ name: String, shape: [Int], axis: Int, bias: Bool, pack: Bool) throws -> LinearWeight {
         let layout: LinearWeight.Layout = axis == 0 ? .outIn : .inOut
@@ -245,6 +246,20 @@ struct WeightLoader {
         if pack, let packed = try packedMatrix(name + ".weight", shape: shape, axis: axis,
                                                bias: { bias ? try tensor(name + ".bias", [out]) : nil }) {
             return LinearWeight(packed: packed, layout: layout)
+        }
+        if pack, BF16Linear.isAvailable, let stored = try source.storedTensor(prefix + name + ".weight"),
+           case .bf16(let bits) = stored.elements {
+            // A bf16 matrix (a bf16 file, or bf16 rounding at load) runs on the bf16 kernels as it is.
+            guard stored.shape == shape else {
+                throw ModelError.wrongShape(name: prefix + name + ".weight", expected: shape, actual: stored.shape)
+            }
+            let b = bias ? try tensor(name + ".bias", [out]) : nil
+            let matrix = withExtendedLifetime((stored.owner, b?.owner)) {
+                BF16Matrix(bits: bits, bias: b?.pointer, outFeatures: out, inFeatures: inFeatures, layout: layout,
+                           pool: pool)
+            }
+            source.release(prefix + name + ".weight")
+            return LinearWeight(bf16: matrix, layout: layout)
         }
         let w = try tensor(name + ".weight", shape)
         let b = bias ? try tensor(name + ".bias", [out]) : nil

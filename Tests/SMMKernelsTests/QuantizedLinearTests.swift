@@ -21,6 +21,15 @@ final class QuantizedLinearTests: XCTestCase {
         guard smm_i8_vnni512_available() != 0 else { throw XCTSkip("this CPU has no AVX-512 VNNI") }
     }
 
+    private func amxOrSkip() throws {
+        guard smm_i8_amx_available() != 0 else {
+            let f = CPUFeatures.current
+            let missing = !f.flags.contains("amx_tile") ? "AMX-TILE" : !f.flags.contains("amx_int8") ? "AMX-INT8"
+                : "the OS's AMX tile permission (arch_prctl ARCH_REQ_XCOMP_PERM)"
+            throw XCTSkip("this CPU has no \(missing)")
+        }
+    }
+
     // MARK: - Packing and quantization
 
     func testPackedLayoutHoldsTheReferenceQuantizationInBothLayouts() {
@@ -215,6 +224,41 @@ final class QuantizedLinearTests: XCTestCase {
         }
     }
 
+    func testAMXKernelEqualsReferenceBitExact() throws {
+        try amxOrSkip()
+        var rng = SeededRandom(seed: 19)
+        // Rows across the 16- and 32-row tile edges, odd panel counts, K of 1 to 48 tiles.
+        let cases: [(m: Int, n: Int, k: Int)] = [(1, 1, 64), (2, 7, 64), (7, 33, 128), (15, 16, 64), (16, 17, 192),
+                                                 (17, 48, 64), (31, 127, 128), (32, 32, 768), (33, 768, 64),
+                                                 (127, 100, 256), (45, 3072, 64), (20, 40, 3072)]
+        for (m, n, k) in cases {
+            let c = integerCase(&rng, m: m, n: n, k: k)
+            let expected = Int8Reference.gemm(dense(c.a, lda: c.lda, m: m, k: k), c.w, m: m, n: n, k: k)
+            let ldc = c.matrix.panels * 16 + 5
+            var out = [Int32](repeating: -1, count: m * ldc)
+            smm_i8_amx_gemm(c.a, c.lda, Int32(m), c.matrix.packed, c.matrix.panelBytes, Int32(c.matrix.panels),
+                            Int32(c.matrix.kGroups), &out, ldc)
+            for i in 0..<m {
+                XCTAssertEqual(Array(out[(i * ldc)..<(i * ldc + n)]), Array(expected[(i * n)..<((i + 1) * n)]),
+                               "\(m)x\(n)x\(k) row \(i)")
+                XCTAssertEqual(out[i * ldc + c.matrix.panels * 16], -1, "wrote past the row")
+            }
+        }
+    }
+
+    func testAMXKernelRefusesShapesItCannotTile() throws {
+        try amxOrSkip()
+        var rng = SeededRandom(seed: 20)
+        // K = 100 is not a whole number of 64-byte tiles: the call must leave c alone (Swift sends
+        // such shapes to the VNNI kernels, and the linear-layer test checks that they stay exact).
+        let c = integerCase(&rng, m: 4, n: 16, k: 100)
+        var out = [Int32](repeating: -1, count: 4 * 16)
+        smm_i8_amx_gemm(c.a, c.lda, 4, c.matrix.packed, c.matrix.panelBytes, 1, Int32(c.matrix.kGroups), &out, 16)
+        XCTAssertEqual(out, [Int32](repeating: -1, count: 64))
+        XCTAssertFalse(QuantizedLinear.amxTakes(c.matrix))
+        XCTAssertTrue(QuantizedLinear.amxTakes(integerCase(&rng, m: 1, n: 3, k: 768).matrix))
+    }
+
     func testPortableKernelEqualsReferenceBitExact() {
         var rng = SeededRandom(seed: 16)
         for (n, k) in [(17, 7), (50, 33), (64, 130)] {
@@ -257,11 +301,11 @@ final class QuantizedLinearTests: XCTestCase {
     func testInt8LinearEqualsReferenceBitExactForEveryKernelShapeAndLayout() {
         var rng = SeededRandom(seed: 17)
         let pools = [WorkerPool(threadCount: 1), WorkerPool(threadCount: 3)]
-        var kernels: [QuantizedLinear.Kernel] = [.portable]
-        if smm_i8_vnni512_available() != 0 { kernels.append(.avx512VNNI) }
+        let kernels = QuantizedLinear.availableKernels
         let cases: [(m: Int, n: Int, k: Int)] = [(1, 17, 7), (1, 100, 77), (1, 700, 64), (2, 31, 33), (5, 64, 64),
                                                  (7, 129, 130), (13, 48, 100), (40, 70, 200),
-                                                 (64, 96, 768), (200, 20, 4000)]
+                                                 (64, 96, 768), (200, 20, 4000), (33, 127, 128), (130, 65, 3072),
+                                                 (700, 40, 768)]
         var rowsWithOutliers = 0
         for (m, n, k) in cases {
             for layout in [LinearWeight.Layout.outIn, .inOut] {
@@ -327,9 +371,16 @@ final class QuantizedLinearTests: XCTestCase {
         if ProcessInfo.processInfo.environment["SMM_INT8_KERNEL"] == "portable" {
             XCTAssertEqual(QuantizedLinear.kernel, .portable)
         } else {
-            XCTAssertEqual(QuantizedLinear.kernel == .avx512VNNI, smm_i8_vnni512_available() != 0)
+            let expected: QuantizedLinear.Kernel = smm_i8_amx_available() != 0 ? .amx
+                : smm_i8_vnni512_available() != 0 ? .avx512VNNI : .portable
+            if ProcessInfo.processInfo.environment["SMM_INT8_KERNEL"] == nil {
+                XCTAssertEqual(QuantizedLinear.kernel, expected)
+            }
+            XCTAssertEqual(QuantizedLinear.availableKernels.first, expected)
+            XCTAssertEqual(QuantizedLinear.availableKernels.last, .portable)
             #if arch(x86_64) && os(Linux)
             let f = CPUFeatures.current
+            if smm_i8_amx_available() != 0 { XCTAssertTrue(f.hasAMX, "AMX kernel without amx_tile/amx_int8 flags") }
             XCTAssertEqual(smm_i8_vnni512_available() != 0,
                            f.hasAVX512 && f.flags.contains("avx512_vnni"), "cpuid and /proc/cpuinfo disagree")
             #endif

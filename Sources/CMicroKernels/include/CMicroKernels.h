@@ -1,4 +1,5 @@
-// SIMD micro-kernels that Swift cannot express: int8 dot-product matrix blocks on packed data.
+// SIMD micro-kernels that Swift cannot express: int8 dot-product matrix blocks on packed data
+// (AVX-512 VNNI and AMX), bf16 panels (AVX512_BF16 and AMX-BF16) and fp32 panels (AVX-512F).
 //
 // Only the innermost loops live here. Quantization, packing, threading and dispatch are Swift
 // (SMMKernels/QuantizedLinear.swift, Int8Packing.swift), and every kernel here has a plain Swift
@@ -74,6 +75,57 @@ void smm_i8_vnni512_gemv(const uint8_t *a, const int8_t *b, size_t panelBytes, i
 void smm_i8_vnni512_gemv_output(const uint8_t *a, const int8_t *b, size_t panelBytes, int panels,
                                 int kGroups, const smm_i8_output *o);
 
+// ---- int8 on AMX tiles (AMX-TILE + AMX-INT8, Sapphire Rapids and later) -----------------------
+//
+// The same packed weights, activations and output stage as the VNNI kernels, and the same int32
+// dot products (`tdpbusd`), for any number of rows at once. K must be a whole number of tiles:
+// kGroups a positive multiple of 16 (K = 64, 128, ... inputs), lda >= 4 * kGroups and <= 65535.
+// A call with any other shape does nothing (Swift uses the VNNI kernels there).
+
+/// 1 when this CPU has AMX-TILE and AMX-INT8 (and the VNNI kernels) and the OS granted this
+/// process the tile state (Linux: arch_prctl ARCH_REQ_XCOMP_PERM, asked here once); 0 otherwise.
+int smm_i8_amx_available(void);
+
+/// Raw accumulators c[i][16 q + c'] for rows i < rows (any number >= 1) and panels q < panels
+/// starting at `b`; c has row stride ldc int32. Requires smm_i8_amx_available().
+void smm_i8_amx_gemm(const uint8_t *a, size_t lda, int rows, const int8_t *b, size_t panelBytes,
+                     int panels, int kGroups, int32_t *c, size_t ldc);
+
+/// The same products through the output stage `o`, whose row arrays cover all `rows` rows and
+/// whose columns start at the first panel.
+void smm_i8_amx_gemm_output(const uint8_t *a, size_t lda, int rows, const int8_t *b, size_t panelBytes,
+                            int panels, int kGroups, const smm_i8_output *o);
+
+// ---- bf16 on packed weights (AVX512_BF16 `vdpbf16ps`; AMX-BF16 `tdpbf16ps`) --------------------
+//
+// Packed layout "BF16 16x2": the N output columns are cut into panels of 16, the K inputs into
+// pairs, kPairs = 16 * ceil(K / 32) (whole AMX tiles of 32 inputs); panel p is panelBytes =
+// kPairs * 64 bytes, 64-byte aligned, and
+//     bf16 element  p * panelBytes / 2 + g * 32 + c * 2 + j   holds   w[16 p + c][2 g + j]
+// with zeros where 16 p + c >= N or 2 g + j >= K: one 64-byte group is one `vdpbf16ps` operand
+// for 16 columns and one row of an AMX B tile. Activation rows: bf16, row i at a + i * lda
+// (lda >= 2 * kPairs elements), zeros from K to 2 * kPairs.
+// Result: out[i * ldo + n] = (sum over k of a[i][k] * w[n][k], in f32) + bias[n], for rows
+// i < rows and columns n < columns (<= 16 * panels); the other columns are not written.
+
+/// 1 when this CPU (and OS) run AVX-512 F/BW/VL and AVX512_BF16.
+int smm_bf16_avx512_available(void);
+
+/// 1 when this CPU has AMX-TILE and AMX-BF16 (and AVX512_BF16) and the OS granted the tile state.
+int smm_bf16_amx_available(void);
+
+/// out[i] = bf16 bits of x[i] for i < count: nearest, ties to even (denormals kept, NaN quiet),
+/// bit for bit the Swift `f32ToBF16Bits`. Requires smm_bf16_avx512_available() (else does nothing).
+void smm_bf16_round(const float *x, size_t count, uint16_t *out);
+
+/// out = A W^T + bias on the AVX512_BF16 kernel; kPairs a positive multiple of 16 and
+/// panelBytes = 64 * kPairs (any other shape does nothing). `bias` has 16 * panels values or is NULL.
+void smm_bf16_avx512_gemm(const uint16_t *a, size_t lda, int rows, const uint16_t *b, size_t panelBytes,
+                          int panels, int kPairs, const float *bias, int columns, float *out, size_t ldo);
+
+/// The same on AMX tiles (also lda <= 32767).
+void smm_bf16_amx_gemm(const uint16_t *a, size_t lda, int rows, const uint16_t *b, size_t panelBytes,
+                       int panels, int kPairs, const float *bias, int columns, float *out, size_t ldo);
 
 // ---- fp32 on prepacked weights (AVX-512F) ------------------------------------------------------
 //
