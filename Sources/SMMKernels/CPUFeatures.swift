@@ -30,6 +30,8 @@ public struct CPUFeatures: Sendable, Equatable, Codable {
     public var hasBF16: Bool { flags.contains("avx512_bf16") }
     /// AMX tiles with int8 (`tdpbssd`).
     public var hasAMX: Bool { flags.contains("amx_tile") && flags.contains("amx_int8") }
+    /// AMX tiles with bf16 (`tdpbf16ps`).
+    public var hasAMXBF16: Bool { flags.contains("amx_tile") && flags.contains("amx_bf16") }
     /// ARM NEON (Advanced SIMD).
     public var hasNEON: Bool { flags.contains("asimd") || flags.contains("neon") }
     /// ARM dot-product instructions (`sdot`).

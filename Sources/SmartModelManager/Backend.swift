@@ -95,14 +95,21 @@ public protocol InferenceBackend: Sendable {
 }
 
 /// The engine's backend: BERT/DistilBERT through `TextEncoder`, GPT-2 through `TextGenerator`, from a
-/// Hugging Face directory or a converted `.smm` file. It offers f32 and, where the int8 kernels are
-/// accelerated on this CPU (AVX-512 VNNI), int8 (quantized at load and run by the int8 kernels). f16 and
-/// bf16 weights are widened to f32 at load (they save neither memory nor time), so they are not offered.
+/// Hugging Face directory or a converted `.smm` file. It offers f32; int8 where the int8 kernels are
+/// accelerated on this CPU (AVX-512 VNNI or AMX: quantized at load and run by the int8 kernels); and
+/// bf16 where a bf16 kernel runs (AVX512_BF16 or AMX-BF16: the matrices kept bf16, the activations
+/// rounded to bf16 at each matrix product). f16 weights are widened to f32 at load (they save neither
+/// memory nor time), so f16 is not offered, nor bf16 on CPUs without a bf16 kernel.
 public struct EngineBackend: InferenceBackend {
     /// `smm-engine`.
     public var name: String { "smm-engine" }
-    /// f32, plus int8 when the int8 kernels are accelerated on this CPU.
-    public var supportedDTypes: Set<ModelDType> { QuantizedLinear.isAccelerated ? [.f32, .int8] : [.f32] }
+    /// f32, plus int8 when the int8 kernels are accelerated on this CPU, plus bf16 when a bf16 kernel runs.
+    public var supportedDTypes: Set<ModelDType> {
+        var dtypes: Set<ModelDType> = [.f32]
+        if QuantizedLinear.isAccelerated { dtypes.insert(.int8) }
+        if BF16Linear.isAvailable { dtypes.insert(.bf16) }
+        return dtypes
+    }
 
     /// The engine backend.
     public init() {}

@@ -167,8 +167,12 @@ final class ConvertedModelTests: XCTestCase {
             switch dtype {
             case .f16: XCTAssertLessThanOrEqual(diff, bound.f16MaxDiff)
             case .bf16:
-                XCTAssertLessThanOrEqual(diff, bound.bf16MaxDiff)
-                XCTAssertGreaterThanOrEqual(cos, bound.bf16Cosine)
+                // Where a bf16 kernel runs, the activations are rounded to bf16 too (measured here on
+                // Sapphire Rapids, AMX-BF16: 0.0800, cosine 0.99991); elsewhere the bf16 weights run
+                // in f32 (the bound above).
+                let computeInBF16 = BF16Linear.isAvailable
+                XCTAssertLessThanOrEqual(diff, computeInBF16 ? 0.088 : bound.bf16MaxDiff)
+                XCTAssertGreaterThanOrEqual(cos, computeInBF16 ? 0.99985 : bound.bf16Cosine)
             default: XCTAssertGreaterThanOrEqual(cos, bound.int8Cosine)
             }
         }
