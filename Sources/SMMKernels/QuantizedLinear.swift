@@ -113,10 +113,18 @@ public enum QuantizedLinear {
     /// Written for what the Swift compiler vectorizes well at the baseline x86-64 target (SSE2):
     /// four SIMD4 accumulators (the reference's 16 lanes) and plain loops for the rest; SIMD16 code
     /// measured 1.5-2x slower here.
+    /// `vector` (the default where the CPU has AVX-512) runs the three loops in C
+    /// (`smm_i8_row_stats`, `smm_i8_row_outliers`, `smm_i8_row_bytes`: the same operations in the
+    /// same order, 16 lanes at a time).
     @inline(__always)
     static func quantizeRow(_ x: UnsafePointer<Float>, count k: Int, into a: UnsafeMutablePointer<UInt8>, stride: Int,
                             scale: UnsafeMutablePointer<Float>, zeroPoint: UnsafeMutablePointer<Float>,
-                            outlierIndices: UnsafeMutablePointer<Int32>, outlierValues: UnsafeMutablePointer<Float>) -> Int {
+                            outlierIndices: UnsafeMutablePointer<Int32>, outlierValues: UnsafeMutablePointer<Float>,
+                            vector: Bool = QuantizedLinear.hasVectorQuantize) -> Int {
+        if vector {
+            return quantizeRowVector(x, count: k, into: a, stride: stride, scale: scale, zeroPoint: zeroPoint,
+                                     outlierIndices: outlierIndices, outlierValues: outlierValues)
+        }
         let raw = UnsafeRawPointer(x)
         let body = k - k % 16
         // Pass 1: range and sum of squares (lane j of sN is the reference's lane 4N + j).
@@ -222,6 +230,40 @@ public enum QuantizedLinear {
             a[j] = UInt8(truncatingIfNeeded: (v + magic).bitPattern)
         }
         for o in 0..<outliers { a[Int(outlierIndices[o])] = UInt8(zp) }
+        if stride > k { (a + k).update(repeating: 0, count: stride - k) }
+        return outliers
+    }
+
+    /// Whether the AVX-512 quantization loops run here.
+    static let hasVectorQuantize = smm_i8_quantize_available() != 0
+
+    /// `quantizeRow` with its loops in C (AVX-512); the steps between them as in Swift's path.
+    @inline(__always)
+    static func quantizeRowVector(_ x: UnsafePointer<Float>, count k: Int, into a: UnsafeMutablePointer<UInt8>,
+                                  stride: Int, scale: UnsafeMutablePointer<Float>, zeroPoint: UnsafeMutablePointer<Float>,
+                                  outlierIndices: UnsafeMutablePointer<Int32>,
+                                  outlierValues: UnsafeMutablePointer<Float>) -> Int {
+        var lo: Float = 0, hi: Float = 0, sum: Float = 0
+        smm_i8_row_stats(x, Int32(k), &lo, &hi, &sum)
+        let threshold = k == 0 ? 0 : Int8Reference.outlierRatio * (sum / Float(k)).squareRoot()
+        var outliers = 0
+        if hi > threshold || -lo > threshold {
+            var lo2: Float = 0, hi2: Float = 0
+            let cap = Int8Reference.maxOutliers
+            outliers = Int(smm_i8_row_outliers(x, Int32(k), threshold, Int32(cap), outlierIndices, outlierValues,
+                                               &lo2, &hi2))
+            if outliers > cap {
+                outliers = 0
+            } else {
+                lo = lo2
+                hi = hi2
+            }
+        }
+        let p = Int8Reference.rowParameters(lo: lo, hi: hi)
+        scale.pointee = p.scale
+        zeroPoint.pointee = p.zeroPoint
+        smm_i8_row_bytes(x, Int32(k), p.inverse, p.zeroPoint, a)
+        for o in 0..<outliers { a[Int(outlierIndices[o])] = UInt8(p.zeroPoint) }
         if stride > k { (a + k).update(repeating: 0, count: stride - k) }
         return outliers
     }

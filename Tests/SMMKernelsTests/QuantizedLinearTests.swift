@@ -117,6 +117,9 @@ final class QuantizedLinearTests: XCTestCase {
             }
         }
         var sawOutliers = false
+        // Both paths: Swift's loops and, where the CPU has AVX-512, the C loops.
+        let paths = QuantizedLinear.hasVectorQuantize ? [false, true] : [false]
+        for vector in paths {
         for x in rows {
             let k = x.count
             let expected = Int8Reference.quantizeRow(x)
@@ -128,9 +131,9 @@ final class QuantizedLinearTests: XCTestCase {
             let count = x.withUnsafeBufferPointer { xp in
                 QuantizedLinear.quantizeRow(xp.baseAddress ?? UnsafePointer(bitPattern: 64)!, count: k, into: &bytes,
                                             stride: stride, scale: &scale, zeroPoint: &zeroPoint,
-                                            outlierIndices: &indices, outlierValues: &values)
+                                            outlierIndices: &indices, outlierValues: &values, vector: vector)
             }
-            XCTAssertEqual(Array(bytes[0..<k]), expected.values, "\(x.prefix(4))")
+            XCTAssertEqual(Array(bytes[0..<k]), expected.values, "\(x.prefix(4)) vector \(vector)")
             XCTAssertEqual(Array(bytes[k...]), Array(repeating: 0, count: stride - k))
             XCTAssertEqual(scale, expected.scale)
             XCTAssertEqual(Int32(zeroPoint), expected.zeroPoint)
@@ -144,6 +147,7 @@ final class QuantizedLinearTests: XCTestCase {
                 XCTAssertLessThanOrEqual(abs((Float(u) - zeroPoint) * scale - v), scale * 0.5001 + abs(v) * 1e-6)
             }
             for i in excluded { XCTAssertEqual(Float(expected.values[i]), zeroPoint) }
+        }
         }
         XCTAssertTrue(sawOutliers)
     }

@@ -75,6 +75,37 @@ void smm_i8_vnni512_gemv(const uint8_t *a, const int8_t *b, size_t panelBytes, i
 void smm_i8_vnni512_gemv_output(const uint8_t *a, const int8_t *b, size_t panelBytes, int panels,
                                 int kGroups, const smm_i8_output *o);
 
+// ---- int8 activation quantization loops (AVX-512 F/BW/VL) -----------------------------------------
+//
+// The three passes of `Int8Reference.quantizeRow` over one row of k floats, bit for bit (Swift
+// computes the threshold and the row's scale and zero point between them).
+
+/// 1 when the CPU (and OS) run AVX-512 F/BW/VL, so the functions below do their work.
+int smm_i8_quantize_available(void);
+
+/// lo = min(0, min x), hi = max(0, max x); sumOfSquares = the 16 lane sums of x[16 t + l]^2 added in
+/// lane order, plus the tail's (the last k % 16 values) sum.
+void smm_i8_row_stats(const float *x, int k, float *lo, float *hi, float *sumOfSquares);
+
+/// The outliers |x| > threshold in index order (the first `cap` to indices/values); returns how many
+/// there are. lo/hi as above with the outliers counted as 0.
+int smm_i8_row_outliers(const float *x, int k, float threshold, int cap, int32_t *indices, float *values,
+                        float *lo, float *hi);
+
+/// a[j] = roundEven(clamp(x[j] * inverse + zeroPoint, 0, 255)) for j < k.
+void smm_i8_row_bytes(const float *x, int k, float inverse, float zeroPoint, uint8_t *a);
+
+// ---- GELU (AVX-512 F/BW/VL) -----------------------------------------------------------------------
+
+/// 1 when the CPU (and OS) run AVX-512 F/BW/VL, so the GELU functions do their work.
+int smm_gelu_available(void);
+
+/// x = 0.5 x (1 + erf(x / sqrt 2)) in place, bit for bit Swift's `Activations.geluErf`.
+void smm_gelu_erf(float *x, size_t count);
+
+/// x = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) in place, bit for bit `Activations.geluTanh`.
+void smm_gelu_tanh(float *x, size_t count);
+
 // ---- int8 on AMX tiles (AMX-TILE + AMX-INT8, Sapphire Rapids and later) -----------------------
 //
 // The same packed weights, activations and output stage as the VNNI kernels, and the same int32
