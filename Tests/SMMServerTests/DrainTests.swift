@@ -9,7 +9,7 @@ import XCTest
 @testable import SMMServer
 
 final class DrainTests: XCTestCase {
-    static func freePort() -> Int { Int.random(in: 20_000..<60_000) }
+    static func freePort() -> Int { freeLoopbackPort() }
 
     func start(_ server: InferenceServer) async throws -> (Task<Void, any Error>, ServiceGroup) {
         try await startServer(server)

@@ -87,7 +87,7 @@ final class HostileClientTests: XCTestCase {
     func serve(_ configure: (inout ServerOptions) -> Void, _ body: (Int, InferenceServer) async throws -> Void) async throws {
         let tiny = try Models.encoder(Models.tinyBert)
         var options = ServerOptions()
-        options.port = Int.random(in: 20_000..<60_000)
+        options.port = freeLoopbackPort()
         options.drainGraceS = 0
         configure(&options)
         let server = try makeServer(options, models: [("tiny-bert", tiny, true)])

@@ -1,6 +1,9 @@
 // Shared set-up for the server tests: fixture and real models, servers built around them, and
 // small request helpers over HummingbirdTesting.
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import SMMJSON
 import HummingbirdTesting
 import Hummingbird
@@ -139,6 +142,31 @@ func jsonObject(_ data: Data) -> Any? { try? JSONSerialization.jsonObject(with: 
 
 /// Starts `server.run` in a task (no model loading, no signals); returns it and the service group
 /// once /health answers.
+/// A loopback port no socket holds now: the kernel's choice for a socket bound to port 0, then
+/// released. (A random pick could land on a port in use, such as a client's ephemeral port, and the
+/// server under test would then never start.)
+func freeLoopbackPort() -> Int {
+    #if canImport(Glibc)
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return Int.random(in: 20_000..<30_000) }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    guard bound == 0, withUnsafeMutablePointer(to: &address, {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }) == 0 else { return Int.random(in: 20_000..<30_000) }
+    return Int(UInt16(bigEndian: address.sin_port))
+    #else
+    return Int.random(in: 20_000..<30_000)
+    #endif
+}
+
 func startServer(_ server: InferenceServer) async throws -> (Task<Void, any Error>, ServiceGroup) {
     let box = LockedBox<ServiceGroup?>(nil)
     let task = Task { try await server.run(load: false, signals: [], onGroup: { box.value = $0 }) }
@@ -149,5 +177,11 @@ func startServer(_ server: InferenceServer) async throws -> (Task<Void, any Erro
         }), r.status == .ok { break }
         try await Task.sleep(for: .milliseconds(20))
     }
-    return (task, try XCTUnwrap(box.value))
+    let group = try XCTUnwrap(box.value, "the server did not start within 20 s")
+    if (try? await TestClient.withClient(host: "127.0.0.1", port: server.options.port, operation: { try await $0.get("/health") }))?.status != .ok {
+        await group.triggerGracefulShutdown()
+        _ = try? await task.value
+        throw ServerOptionsError("the server under test never answered /health on port \(server.options.port)")
+    }
+    return (task, group)
 }
