@@ -110,16 +110,19 @@ struct InfoCommand: ParsableCommand {
             printLine(.record([("blas", .string(BLAS.backendDescription)),
                                ("openblas_core", BLAS.openBLASCoreName.map(JSONValue.string) ?? .null),
                                ("f32_kernel", .string(f32Kernel)), ("int8_kernel", .string(QuantizedLinear.kernel.rawValue)),
+                               ("bf16_kernel", BF16Linear.isAvailable ? .string(BF16Linear.kernel.rawValue) : .null),
                                ("cpu", .string(cpu.modelName)), ("threads", .int(threads)),
                                ("avx2", .bool(cpu.hasAVX2)), ("avx512", .bool(cpu.hasAVX512)),
-                               ("vnni", .bool(cpu.hasVNNI)), ("amx", .bool(cpu.hasAMX))]))
+                               ("vnni", .bool(cpu.hasVNNI)), ("bf16", .bool(cpu.hasBF16)), ("amx", .bool(cpu.hasAMX)),
+                               ("amx_bf16", .bool(cpu.hasAMXBF16))]))
         } else {
             print("BLAS:    \(BLAS.backendDescription)")
             print("Kernels: f32 \(f32Kernel == "blas" ? "OpenBLAS sgemm" : "AVX-512 on packed panels (SMM_F32_KERNEL=blas for OpenBLAS)"), "
-                  + "int8 \(QuantizedLinear.kernel.rawValue)")
+                  + "int8 \(QuantizedLinear.kernel.rawValue), "
+                  + "bf16 \(BF16Linear.isAvailable ? BF16Linear.kernel.rawValue : "none (bf16 files run in f32)")")
             print("CPU:     \(cpu.modelName)")
             print("Threads: \(threads)")
-            print("Features: avx2=\(cpu.hasAVX2) avx512=\(cpu.hasAVX512) vnni=\(cpu.hasVNNI) bf16=\(cpu.hasBF16) amx=\(cpu.hasAMX)")
+            print("Features: avx2=\(cpu.hasAVX2) avx512=\(cpu.hasAVX512) vnni=\(cpu.hasVNNI) bf16=\(cpu.hasBF16) amx=\(cpu.hasAMX) amx_bf16=\(cpu.hasAMXBF16)")
         }
     }
 }

@@ -157,7 +157,7 @@ final class FaultTests: XCTestCase {
             let object = try XCTUnwrap(try JSONParser.parse(Array(data)).objectValue)
             return try XCTUnwrap(object["embedding"]?.arrayValue?.compactMap(\.doubleValue))
         }
-        let forced = ["SMM_INT8_KERNEL": "portable", "SMM_F32_KERNEL": "blas"]
+        let forced = ["SMM_INT8_KERNEL": "portable", "SMM_F32_KERNEL": "blas", "SMM_BF16_KERNEL": "portable"]
         let portable = try embed(forced), fast = try embed([:])
         XCTAssertEqual(portable.count, 64)
         XCTAssertLessThan(zip(portable, fast).map { abs($0 - $1) }.max() ?? 1, 1e-5)
@@ -172,5 +172,6 @@ final class FaultTests: XCTestCase {
         info.waitUntilExit()
         XCTAssertTrue(text.contains("int8 portable"), text)
         XCTAssertTrue(text.contains("f32 OpenBLAS"), text)
+        XCTAssertTrue(text.contains("bf16 none"), text)
     }
 }
