@@ -1,4 +1,6 @@
-// Numerically stable softmax over rows, in place.
+// Numerically stable softmax over rows, in place. Where the CPU has AVX-512 the row runs in C
+// (`smm_softmax_row`: the same exp, the sum in 16 lanes), else in the Swift loop below.
+import CMicroKernels
 
 /// Softmax kernels.
 public enum Softmax {
@@ -6,6 +8,19 @@ public enum Softmax {
     /// (the causal mask and key padding at the end of a row).
     @inline(__always)
     public static func row(_ x: UnsafeMutablePointer<Float>, count: Int, validCount: Int? = nil) {
+        if hasVectorSoftmax && count > 0 {
+            smm_softmax_row(x, Int32(count), Int32(min(count, validCount ?? count)))
+            return
+        }
+        swiftRow(x, count: count, validCount: validCount)
+    }
+
+    /// Whether `smm_softmax_row` runs here.
+    static let hasVectorSoftmax = smm_gelu_available() != 0
+
+    /// The Swift loop (any CPU).
+    @inline(__always)
+    static func swiftRow(_ x: UnsafeMutablePointer<Float>, count: Int, validCount: Int? = nil) {
         let n = min(count, validCount ?? count)
         guard n > 0 else {
             for i in 0..<count { x[i] = 0 }

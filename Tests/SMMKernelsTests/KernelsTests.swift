@@ -114,16 +114,31 @@ final class KernelsTests: XCTestCase {
                     if count > 3 { x[count - 1] += 9 }            // the maximum in the scalar tail
                     if count > 10 { x[3] = -.infinity }            // exp(-inf) = 0
                     let input = x
+                    var swift = x
                     x.withUnsafeMutableBufferPointer { Softmax.row($0.baseAddress!, count: count, validCount: valid) }
+                    swift.withUnsafeMutableBufferPointer { Softmax.swiftRow($0.baseAddress!, count: count, validCount: valid) }
                     let m = input[0..<valid].map(Double.init).max()!
                     let e = input[0..<valid].map { exp(Double($0) - m) }
                     let sum = e.reduce(0, +)
                     for i in 0..<count {
                         let want = i < valid ? e[i] / sum : 0
                         XCTAssertEqual(Double(x[i]), want, accuracy: 2e-6, "count \(count) valid \(valid) shift \(shift) [\(i)]")
+                        XCTAssertEqual(Double(swift[i]), want, accuracy: 2e-6, "Swift loop: count \(count) valid \(valid) [\(i)]")
+                        // The AVX-512 row and the Swift loop differ only in the order of the sum.
+                        XCTAssertEqual(x[i], swift[i], accuracy: 4 * swift[i].ulp, "paths: count \(count) valid \(valid) [\(i)]")
                     }
                 }
             }
+        }
+    }
+
+    func testSoftmaxOfAFullyMaskedRowIsZero() {
+        for count in [1, 5, 16, 40] {
+            var x = [Float](repeating: 3, count: count), y = x
+            x.withUnsafeMutableBufferPointer { Softmax.row($0.baseAddress!, count: count, validCount: 0) }
+            y.withUnsafeMutableBufferPointer { Softmax.swiftRow($0.baseAddress!, count: count, validCount: 0) }
+            XCTAssertEqual(x, [Float](repeating: 0, count: count))
+            XCTAssertEqual(y, x)
         }
     }
 

@@ -95,9 +95,9 @@ int smm_i8_row_outliers(const float *x, int k, float threshold, int cap, int32_t
 /// a[j] = roundEven(clamp(x[j] * inverse + zeroPoint, 0, 255)) for j < k.
 void smm_i8_row_bytes(const float *x, int k, float inverse, float zeroPoint, uint8_t *a);
 
-// ---- GELU (AVX-512 F/BW/VL) -----------------------------------------------------------------------
+// ---- GELU and softmax (AVX-512 F/BW/VL) -----------------------------------------------------------
 
-/// 1 when the CPU (and OS) run AVX-512 F/BW/VL, so the GELU functions do their work.
+/// 1 when the CPU (and OS) run AVX-512 F/BW/VL, so the GELU and softmax functions do their work.
 int smm_gelu_available(void);
 
 /// x = 0.5 x (1 + erf(x / sqrt 2)) in place, bit for bit Swift's `Activations.geluErf`.
@@ -105,6 +105,10 @@ void smm_gelu_erf(float *x, size_t count);
 
 /// x = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) in place, bit for bit `Activations.geluTanh`.
 void smm_gelu_tanh(float *x, size_t count);
+
+/// Softmax of x[0 ..< valid] in place, x[valid ..< count] set to 0 (valid <= 0: the whole row 0):
+/// `Softmax.row`'s steps with its exp, the sum in 16 lanes (a few ulps from the Swift loop's).
+void smm_softmax_row(float *x, int count, int valid);
 
 // ---- int8 on AMX tiles (AMX-TILE + AMX-INT8, Sapphire Rapids and later) -----------------------
 //

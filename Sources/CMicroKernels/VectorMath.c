@@ -1,6 +1,8 @@
-// GELU in AVX-512, 16 lanes at a time: the same operations, constants and order as Swift's
-// `Activations.geluErf` / `geluTanh` over `FastMath.erf` / `tanh` / `exp` (Float8 lanes), so the
-// results are the same bits; the tests compare the two on every kind of input. Floating-point
+// Element-wise loops in AVX-512, 16 lanes at a time. GELU: the same operations, constants and
+// order as Swift's `Activations.geluErf` / `geluTanh` over `FastMath.erf` / `tanh` / `exp` (Float8
+// lanes), so the results are the same bits; the tests compare the two on every kind of input.
+// Softmax: the same exp as `FastMath.exp` per element (the same bits), its sum in 16 lanes (Swift
+// sums in 8), so a row agrees with `Softmax.row`'s Swift loop to a few ulps, not bit for bit. Floating-point
 // contraction is off: each product and sum rounds on its own, as in Swift. Swift's lane selects
 // (`replace(with:where:)`) become masked moves, so NaN passes the clamps as it does there.
 #include "CMicroKernels.h"
@@ -87,6 +89,55 @@ SMM_INLINE SMM_AVX512 __m512 gelu_tanh16(__m512 v) {
     return mul(mul(set(0.5f), v), add(set(1), tanh16(mul(set(0.7978845608028654f), add(v, cube)))));
 }
 
+/// Softmax of x[0 ..< valid] in place (max subtracted, FastMath.exp, divided by the sum), x[valid
+/// ..< count] set to 0; valid <= 0 zeroes the row.
+static SMM_AVX512 void softmax_row(float *x, int count, int valid) {
+    const int n = valid < count ? valid : count;
+    if (n <= 0) {
+        for (int i = 0; i < count; i++) x[i] = 0;
+        return;
+    }
+    // The max: a NaN never wins a comparison, as in Swift.
+    __m512 lanes = set(-__builtin_inff());
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 v = _mm512_loadu_ps(x + i);
+        lanes = _mm512_mask_mov_ps(lanes, _mm512_cmp_ps_mask(v, lanes, _CMP_GT_OQ), v);
+    }
+    float l[16];
+    _mm512_storeu_ps(l, lanes);
+    float m = x[0];
+    for (int j = 0; j < 16; j++) if (l[j] > m) m = l[j];
+    for (; i < n; i++) if (x[i] > m) m = x[i];
+    const __m512 mv = set(m);
+    __m512 acc = _mm512_setzero_ps();
+    i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 e = exp16(sub(_mm512_loadu_ps(x + i), mv));
+        _mm512_storeu_ps(x + i, e);
+        acc = add(acc, e);
+    }
+    if (i < n) {
+        const __mmask16 mask = (__mmask16)((1u << (n - i)) - 1u);
+        const __m512 e = exp16(sub(_mm512_maskz_loadu_ps(mask, x + i), mv));
+        _mm512_mask_storeu_ps(x + i, mask, e);
+        acc = _mm512_mask_add_ps(acc, mask, acc, e);
+    }
+    const float sum = _mm512_reduce_add_ps(acc);
+    const __m512 inv = set(1 / sum);
+    i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, mul(_mm512_loadu_ps(x + i), inv));
+    if (i < n) {
+        const __mmask16 mask = (__mmask16)((1u << (n - i)) - 1u);
+        _mm512_mask_storeu_ps(x + i, mask, mul(_mm512_maskz_loadu_ps(mask, x + i), inv));
+    }
+    for (int j = n; j < count; j++) x[j] = 0;
+}
+
+void smm_softmax_row(float *x, int count, int valid) {
+    if (x && count > 0 && smm_gelu_available()) softmax_row(x, count, valid);
+}
+
 int smm_gelu_available(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
@@ -116,8 +167,58 @@ void smm_gelu_tanh(float *x, size_t count) {
 
 #else  // not x86-64: Swift's loops run.
 
+/// Softmax of x[0 ..< valid] in place (max subtracted, FastMath.exp, divided by the sum), x[valid
+/// ..< count] set to 0; valid <= 0 zeroes the row.
+static SMM_AVX512 void softmax_row(float *x, int count, int valid) {
+    const int n = valid < count ? valid : count;
+    if (n <= 0) {
+        for (int i = 0; i < count; i++) x[i] = 0;
+        return;
+    }
+    // The max: a NaN never wins a comparison, as in Swift.
+    __m512 lanes = set(-__builtin_inff());
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 v = _mm512_loadu_ps(x + i);
+        lanes = _mm512_mask_mov_ps(lanes, _mm512_cmp_ps_mask(v, lanes, _CMP_GT_OQ), v);
+    }
+    float l[16];
+    _mm512_storeu_ps(l, lanes);
+    float m = x[0];
+    for (int j = 0; j < 16; j++) if (l[j] > m) m = l[j];
+    for (; i < n; i++) if (x[i] > m) m = x[i];
+    const __m512 mv = set(m);
+    __m512 acc = _mm512_setzero_ps();
+    i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 e = exp16(sub(_mm512_loadu_ps(x + i), mv));
+        _mm512_storeu_ps(x + i, e);
+        acc = add(acc, e);
+    }
+    if (i < n) {
+        const __mmask16 mask = (__mmask16)((1u << (n - i)) - 1u);
+        const __m512 e = exp16(sub(_mm512_maskz_loadu_ps(mask, x + i), mv));
+        _mm512_mask_storeu_ps(x + i, mask, e);
+        acc = _mm512_mask_add_ps(acc, mask, acc, e);
+    }
+    const float sum = _mm512_reduce_add_ps(acc);
+    const __m512 inv = set(1 / sum);
+    i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, mul(_mm512_loadu_ps(x + i), inv));
+    if (i < n) {
+        const __mmask16 mask = (__mmask16)((1u << (n - i)) - 1u);
+        _mm512_mask_storeu_ps(x + i, mask, mul(_mm512_maskz_loadu_ps(mask, x + i), inv));
+    }
+    for (int j = n; j < count; j++) x[j] = 0;
+}
+
+void smm_softmax_row(float *x, int count, int valid) {
+    if (x && count > 0 && smm_gelu_available()) softmax_row(x, count, valid);
+}
+
 int smm_gelu_available(void) { return 0; }
 void smm_gelu_erf(float *x, size_t count) { (void)x; (void)count; }
 void smm_gelu_tanh(float *x, size_t count) { (void)x; (void)count; }
+void smm_softmax_row(float *x, int count, int valid) { (void)x; (void)count; (void)valid; }
 
 #endif
