@@ -114,6 +114,29 @@ final class SelectionTests: XCTestCase {
         XCTAssertTrue(c.reasons.contains { $0.contains("low-end machine") })
     }
 
+    func testBF16IsPreferredOverF32WhereAMXRunsItAndTiesElsewhere() throws {
+        // A model offered in f32 and bf16 (bf16's quality is f32's: worst MiniLM cosine 0.99998).
+        catalog = try ModelCatalog(entries: catalog.entries.map { entry in
+            var e = entry
+            if e.id == "quant" { e.sizeBytes.bf16 = (e.sizeBytes.f32 ?? 0) / 2 }
+            return e
+        })
+        var amx = Machines.highEnd
+        amx.cpuFlags += ["avx512_bf16", "amx_tile", "amx_bf16", "amx_int8"]
+        let withAMX = ModelSelector.select(SelectionRequirements(task: .sentiment), context: context(amx, supported: [.f32, .bf16]))
+        let bf16 = try XCTUnwrap(withAMX.candidates.first { $0.key == ModelKey("quant", .bf16) }, withAMX.explanation)
+        let f32 = try XCTUnwrap(withAMX.candidates.first { $0.key == ModelKey("quant", .f32) }, withAMX.explanation)
+        XCTAssertEqual(bf16.latencyMs / f32.latencyMs, 0.45, accuracy: 1e-9, "AMX-BF16's measured time factor")
+        XCTAssertGreaterThan(bf16.score, f32.score)
+        // Without AMX-BF16 (AVX512_BF16 only) bf16 is not assumed faster.
+        var zen4 = Machines.highEnd
+        zen4.cpuFlags.append("avx512_bf16")
+        let without = ModelSelector.select(SelectionRequirements(task: .sentiment), context: context(zen4, supported: [.f32, .bf16]))
+        let b = try XCTUnwrap(without.candidates.first { $0.key == ModelKey("quant", .bf16) })
+        let f = try XCTUnwrap(without.candidates.first { $0.key == ModelKey("quant", .f32) })
+        XCTAssertEqual(b.latencyMs, f.latencyMs, accuracy: 1e-9)
+    }
+
     func testPreferencesAndDTypes() {
         let preferred = ModelSelector.select(SelectionRequirements(task: .sentiment, priority: .speed),
                                              context: context(preference: TaskPreference(preferred: ["classifier"])))
