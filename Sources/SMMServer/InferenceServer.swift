@@ -104,7 +104,7 @@ public final class InferenceServer: Sendable {
     /// The request logger (`smm.serve`).
     public let logger: Logger
     /// The engine's version string for `/info`.
-    public static let version = "0.12.0"
+    public static let version = "0.13.0"
 
     private let modelsBox = LockedBox<[ServedModel]>([])
     private let phaseBox = LockedBox<ServerPhase>(.loading)

@@ -69,7 +69,7 @@ public struct EmbeddingIndex: Sendable {
                 }
             }
         }
-        // best: the top min(k, n) indices, kept sorted by (score descending, index ascending).
+        // best: the top min(k, n) indices by the BLAS scores, sorted by (score descending, index ascending).
         let keep = min(k, n)
         var best: [Int] = []
         best.reserveCapacity(keep + 1)
@@ -80,7 +80,26 @@ public struct EmbeddingIndex: Sendable {
             best.insert(i, at: at)
             if best.count > keep { best.removeLast() }
         }
-        return best.map { SearchHit(index: $0, item: items[$0], score: min(1, max(-1, scores[$0]))) }
+        // BLAS may sum rows in different orders (a row in its kernel's tail block, say), so equal
+        // rows can differ in the last bit. Everything within `margin` of the k-th score is scored
+        // again with one fixed-order dot product, so that equal rows score equally and ties go to
+        // the earlier item, as documented.
+        let margin: Float = 1e-5
+        guard let last = best.last else { return [] }
+        let floor = scores[last] - margin
+        var candidates: [(index: Int, score: Float)] = []
+        rows.withUnsafeBufferPointer { a in
+            for i in 0..<n where scores[i] >= floor {
+                let row = a.baseAddress.map { $0 + i * dimensions }
+                var dot: Float = 0
+                if let row { for j in 0..<dimensions { dot += row[j] * q[j] } }
+                candidates.append((i, dot))
+            }
+        }
+        candidates.sort { $0.score != $1.score ? $0.score > $1.score : $0.index < $1.index }
+        return candidates.prefix(keep).map {
+            SearchHit(index: $0.index, item: items[$0.index], score: min(1, max(-1, $0.score)))
+        }
     }
 
     private func check(_ e: Embedding, what: String) throws {
