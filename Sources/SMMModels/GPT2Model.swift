@@ -150,6 +150,14 @@ public final class GPT2Model: Sendable {
                   let q = try w.int8Matrix("wte.weight", shape: [s.vocabSize, c], out: s.vocabSize, in: c,
                                            layout: .outIn) {
             lmHead = LinearWeight(quantized: q, bias: nil, layout: .outIn, owner: nil)
+        } else if case .bf16(let bits) = wteStored.elements, BF16Linear.isAvailable {
+            // Tied and stored bf16 (a bf16 file, or bf16 at load): the head runs on the bf16 kernels
+            // from one packed bf16 copy (half the bytes of the f32 copy it replaces); the lookup
+            // reads the stored rows in place.
+            let matrix = withExtendedLifetime(wteStored.owner) {
+                BF16Matrix(bits: bits, bias: nil, outFeatures: s.vocabSize, inFeatures: c, layout: .outIn, pool: pool)
+            }
+            lmHead = LinearWeight(bf16: matrix, layout: .outIn)
         } else if case .f32(let pointer) = wteStored.elements {
             lmHead = LinearWeight(weight: pointer, bias: nil, outFeatures: s.vocabSize, inFeatures: c,
                                   layout: .outIn, owner: wteStored.owner)

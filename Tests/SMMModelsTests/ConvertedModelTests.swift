@@ -168,7 +168,7 @@ final class ConvertedModelTests: XCTestCase {
             case .f16: XCTAssertLessThanOrEqual(diff, bound.f16MaxDiff)
             case .bf16:
                 // Where a bf16 kernel runs, the activations are rounded to bf16 too (measured here on
-                // Sapphire Rapids, AMX-BF16: 0.0800, cosine 0.99991); elsewhere the bf16 weights run
+                // Sapphire Rapids, AMX-BF16, tied LM head in bf16 too: 0.0834, cosine 0.99991); elsewhere the bf16 weights run
                 // in f32 (the bound above).
                 let computeInBF16 = BF16Linear.isAvailable
                 XCTAssertLessThanOrEqual(diff, computeInBF16 ? 0.088 : bound.bf16MaxDiff)
