@@ -167,55 +167,6 @@ void smm_gelu_tanh(float *x, size_t count) {
 
 #else  // not x86-64: Swift's loops run.
 
-/// Softmax of x[0 ..< valid] in place (max subtracted, FastMath.exp, divided by the sum), x[valid
-/// ..< count] set to 0; valid <= 0 zeroes the row.
-static SMM_AVX512 void softmax_row(float *x, int count, int valid) {
-    const int n = valid < count ? valid : count;
-    if (n <= 0) {
-        for (int i = 0; i < count; i++) x[i] = 0;
-        return;
-    }
-    // The max: a NaN never wins a comparison, as in Swift.
-    __m512 lanes = set(-__builtin_inff());
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m512 v = _mm512_loadu_ps(x + i);
-        lanes = _mm512_mask_mov_ps(lanes, _mm512_cmp_ps_mask(v, lanes, _CMP_GT_OQ), v);
-    }
-    float l[16];
-    _mm512_storeu_ps(l, lanes);
-    float m = x[0];
-    for (int j = 0; j < 16; j++) if (l[j] > m) m = l[j];
-    for (; i < n; i++) if (x[i] > m) m = x[i];
-    const __m512 mv = set(m);
-    __m512 acc = _mm512_setzero_ps();
-    i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m512 e = exp16(sub(_mm512_loadu_ps(x + i), mv));
-        _mm512_storeu_ps(x + i, e);
-        acc = add(acc, e);
-    }
-    if (i < n) {
-        const __mmask16 mask = (__mmask16)((1u << (n - i)) - 1u);
-        const __m512 e = exp16(sub(_mm512_maskz_loadu_ps(mask, x + i), mv));
-        _mm512_mask_storeu_ps(x + i, mask, e);
-        acc = _mm512_mask_add_ps(acc, mask, acc, e);
-    }
-    const float sum = _mm512_reduce_add_ps(acc);
-    const __m512 inv = set(1 / sum);
-    i = 0;
-    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, mul(_mm512_loadu_ps(x + i), inv));
-    if (i < n) {
-        const __mmask16 mask = (__mmask16)((1u << (n - i)) - 1u);
-        _mm512_mask_storeu_ps(x + i, mask, mul(_mm512_maskz_loadu_ps(mask, x + i), inv));
-    }
-    for (int j = n; j < count; j++) x[j] = 0;
-}
-
-void smm_softmax_row(float *x, int count, int valid) {
-    if (x && count > 0 && smm_gelu_available()) softmax_row(x, count, valid);
-}
-
 int smm_gelu_available(void) { return 0; }
 void smm_gelu_erf(float *x, size_t count) { (void)x; (void)count; }
 void smm_gelu_tanh(float *x, size_t count) { (void)x; (void)count; }
