@@ -17,7 +17,8 @@ import SMMFormat
 public enum BF16Linear {
     /// Which bf16 kernel runs.
     public enum Kernel: String, Sendable, CaseIterable {
-        /// AMX-BF16 tiles (`tdpbf16ps`) for 2 rows or more; the AVX512_BF16 tiles for one row (decode, bound by reading the weights).
+        /// AMX-BF16 tiles (`tdpbf16ps`) for 2 rows or more (and rows of at most 32,767 bf16 values, the
+        /// tiles' stride limit); the AVX512_BF16 tiles for one row (decode, bound by reading the weights).
         case amx = "amx-bf16"
         /// AVX512_BF16 (`vdpbf16ps`) register tiles.
         case avx512BF16 = "avx512-bf16"
@@ -126,7 +127,7 @@ public enum BF16Linear {
                     let b = w.packed + p0 * w.kPairs * 32, bias = w.bias.map { $0 + n0 }
                     let o = out + r0 * n + n0
                     switch kernel {
-                    case .amx where r1 - r0 >= BF16Linear.amxMinimumRows:
+                    case .amx where r1 - r0 >= BF16Linear.amxMinimumRows && 2 * lda <= 65_535:
                         smm_bf16_amx_gemm(a + r0 * lda, lda, Int32(r1 - r0), b, w.panelBytes, Int32(count),
                                           Int32(w.kPairs), bias, Int32(width), o, n)
                     case .amx, .avx512BF16:

@@ -157,6 +157,7 @@ final class BF16LinearTests: XCTestCase {
             for s in shapes { check(.amx, m: s.m, n: s.n, k: s.k, rng: &rng, pool: pool) }
         }
         check(.amx, m: 700, n: 40, k: 768, rng: &rng, pool: .shared)  // two row blocks
+        check(.amx, m: 3, n: 5, k: 33_000, rng: &rng, pool: .shared)  // rows past AMX's 64 KiB stride: AVX512_BF16
     }
 
     func testAVX512BF16KernelMeetsTheReferenceBoundOnOddShapes() throws {
