@@ -13,11 +13,12 @@ public enum SMMFileFormat {
     public static let magic: [UInt8] = [0x89, 0x53, 0x4D, 0x4D, 0x0D, 0x0A, 0x1A, 0x0A]
     /// The major version this code writes and reads. A reader rejects a file of a higher major.
     public static let majorVersion: UInt16 = 1
-    /// The newest minor version this code reads and writes (1.1 added packed-panel f32 tensors). The
+    /// The newest minor version this code reads and writes (1.1 added packed-panel f32 tensors, 1.2
+    /// 4-bit blocks). The
     /// writer stores the oldest minor that has the features a file uses. Readers accept any minor of
     /// their major, and reject codes they do not know by name.
-    public static let minorVersion: UInt16 = 1
-    /// `"1.1"`.
+    public static let minorVersion: UInt16 = 2
+    /// `"1.2"`.
     public static var versionString: String { "\(majorVersion).\(minorVersion)" }
 
     /// Size of the fixed header written by this version.
@@ -69,7 +70,7 @@ public enum SMMChecksumKind: UInt32, Sendable, CaseIterable {
 
 /// The weight storage type of a model: what `smm-convert --dtype` stores, what `--dtype` quantizes
 /// to at load, what the manager's catalog sizes and selects by. The one dtype enum of the project
-/// from the format to the CLI (a 4-bit or bf16-compute case would be added here).
+/// from the format to the CLI.
 ///
 /// Sorted largest first (`f32 < f16`): by bytes per parameter, descending, then by name.
 public enum ModelDType: String, Sendable, CaseIterable, Codable, Hashable, Comparable {
@@ -81,17 +82,22 @@ public enum ModelDType: String, Sendable, CaseIterable, Codable, Hashable, Compa
     case bf16
     /// Matrices (rank ≥ 2) in int8, symmetric, one f32 scale per output channel; vectors stay f32.
     case int8
+    /// Matrices with a multiple of 32 inputs in 4-bit blocks of 32 with one f16 scale each
+    /// (`SMMQ4Blocks`, 4.5 bits per weight); other matrices as int8; vectors stay f32.
+    case q4
 
-    /// Bytes per parameter of a matrix in this storage (int8's per-row scales not counted).
+    /// Bytes per parameter of a matrix in this storage (int8's per-row scales not counted; q4's
+    /// block scales counted: 18 bytes per 32 weights).
     public var bytesPerParameter: Double {
         switch self {
         case .f32: return 4
         case .f16, .bf16: return 2
         case .int8: return 1
+        case .q4: return 0.5625
         }
     }
 
-    /// Larger storage first: f32, then bf16 and f16 (by name), then int8.
+    /// Larger storage first: f32, then bf16 and f16 (by name), then int8, then q4.
     public static func < (a: ModelDType, b: ModelDType) -> Bool {
         a.bytesPerParameter > b.bytesPerParameter || (a.bytesPerParameter == b.bytesPerParameter && a.rawValue < b.rawValue)
     }
@@ -103,6 +109,7 @@ public enum ModelDType: String, Sendable, CaseIterable, Codable, Hashable, Compa
         case .f16: return .f16
         case .bf16: return .bf16
         case .int8: return .i8
+        case .q4: return .u8
         }
     }
 }
@@ -259,13 +266,18 @@ public enum SMMQuantization: Sendable, Equatable, Hashable {
     /// f32 values of a rank-2 weight matrix stored in the f32 kernel's panel order (format 1.1):
     /// outputs along `axis`, a multiple of 48 of them; see `SMMPanelLayout`.
     case packedPanels(axis: Int)
+    /// 4-bit blocks of 32 inputs with one f16 scale each (format 1.2), outputs along `axis` of a
+    /// rank-2 matrix: see `SMMQ4Blocks`. The dtype is u8 (two codes per byte, half the element
+    /// count in bytes); `scaleTensor` is the table index of the f16 scales, shape [N, K/32].
+    case q4Blocks(axis: Int, scaleTensor: Int)
 
-    /// The code stored in a table entry (0 none, 1 int8 per channel, 2 packed panels).
+    /// The code stored in a table entry (0 none, 1 int8 per channel, 2 packed panels, 3 q4 blocks).
     var code: UInt8 {
         switch self {
         case .none: return 0
         case .int8PerChannel: return 1
         case .packedPanels: return 2
+        case .q4Blocks: return 3
         }
     }
 }
@@ -280,7 +292,7 @@ public struct SMMTensorEntry: Sendable, Equatable, Hashable {
     public var shape: [Int]
     /// Offset of the first byte from the start of the file (a multiple of 64).
     public var dataOffset: Int
-    /// Number of bytes (element count × dtype size).
+    /// Number of bytes (element count × dtype size; half the element count for q4 blocks).
     public var byteLength: Int
     /// Quantization parameters.
     public var quantization: SMMQuantization
@@ -326,7 +338,7 @@ public struct SMMTensorEntry: Sendable, Equatable, Hashable {
             put(UInt8(0))
             put(UInt16(0))
             put(SMMFileFormat.noIndex)
-        case let .int8PerChannel(axis, scaleTensor):
+        case let .int8PerChannel(axis, scaleTensor), let .q4Blocks(axis, scaleTensor):
             put(UInt8(axis))
             put(UInt16(0))
             put(UInt32(scaleTensor))

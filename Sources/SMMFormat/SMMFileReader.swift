@@ -77,10 +77,12 @@ public final class SMMFile: Sendable {
     /// The table entry of `name`, or nil.
     public func entry(_ name: String) -> SMMTensorEntry? { positions[name].map { tensors[$0] } }
 
-    /// The f32 scale tensor of an int8 tensor, or nil when `entry` is not quantized.
+    /// The scale tensor of an int8 (f32 scales) or q4 (f16 scales) tensor, or nil when `entry` is not quantized.
     public func scaleEntry(for entry: SMMTensorEntry) -> SMMTensorEntry? {
-        guard case let .int8PerChannel(_, scaleTensor) = entry.quantization else { return nil }
-        return tensors[scaleTensor]
+        switch entry.quantization {
+        case let .int8PerChannel(_, scaleTensor), let .q4Blocks(_, scaleTensor): return tensors[scaleTensor]
+        default: return nil
+        }
     }
 
     /// The tensor's raw little-endian bytes, in place in the mapping (64-byte aligned). Valid while
@@ -332,7 +334,8 @@ public enum SMMFileReader {
                 if o { overflow = true } else { elements = product }
             }
             if shape.contains(0) { elements = 0; overflow = false }
-            let (expectedBytes, bytesOverflow) = elements.multipliedReportingOverflow(by: dtype.byteSize)
+            var (expectedBytes, bytesOverflow) = elements.multipliedReportingOverflow(by: dtype.byteSize)
+            if quantCode == 3 { expectedBytes = elements / 2 }      // q4 blocks: two 4-bit codes per byte
             guard !overflow, !bytesOverflow else {
                 throw fail("the byte size of shape \(shape) overflows", name)
             }
@@ -370,6 +373,16 @@ public enum SMMFileReader {
                     throw fail("packed panels need a rank-2 shape with a multiple of \(SMMPanelLayout.columns) outputs along axis \(axis), not \(shape)", name)
                 }
                 quantization = .packedPanels(axis: axis)
+            case 3:
+                guard dtype == .u8 else { throw fail("q4 blocks need dtype u8, not \(dtype.rawValue)", name) }
+                guard SMMQ4Blocks.accepts(shape: shape, axis: axis) else {
+                    throw fail("q4 blocks need a rank-2 shape with a multiple of \(SMMQ4Blocks.blockSize) inputs across axis \(axis), not \(shape)", name)
+                }
+                guard scaleIndex < UInt32(header.tensorCount), Int(scaleIndex) != index else {
+                    throw fail("scale tensor index \(scaleIndex) is not another entry of the table (\(header.tensorCount) entries)", name)
+                }
+                quantization = .q4Blocks(axis: axis, scaleTensor: Int(scaleIndex))
+                scaleRefs.append((index, Int(scaleIndex), axis))
             default:
                 throw fail("unknown quantization code \(quantCode) (written by a later format version?)", name)
             }
@@ -385,6 +398,14 @@ public enum SMMFileReader {
         }
         for ref in scaleRefs {
             let entry = entries[ref.entry], scale = entries[ref.scale]
+            if case .q4Blocks = entry.quantization {
+                let shape = SMMQ4Blocks.scaleShape(shape: entry.shape, axis: ref.axis)
+                guard scale.dtype == .f16, scale.quantization == .none, scale.shape == shape else {
+                    throw FormatError.invalidTensorEntry(path: path, index: ref.entry, name: entry.name,
+                        reason: "its scale tensor '\(scale.name)' must be f16 of shape \(shape), not \(scale.dtype.rawValue) \(scale.shape)\(scale.quantization == .none ? "" : " quantized")")
+                }
+                continue
+            }
             guard scale.dtype == .f32, scale.quantization == .none, scale.shape == [entry.shape[ref.axis]] else {
                 throw FormatError.invalidTensorEntry(path: path, index: ref.entry, name: entry.name,
                     reason: "its scale tensor '\(scale.name)' must be f32 of shape [\(entry.shape[ref.axis])], not \(scale.dtype.rawValue) \(scale.shape)\(scale.quantization == .none ? "" : " quantized")")
@@ -430,6 +451,16 @@ public enum SMMFileReader {
                 throw FormatError.outOfBounds(path: path, range: scales.byteRange, fileSize: file.count)
             }
             SMMQuantizer.dequantizeInt8(src, shape: entry.shape, axis: axis, scales: base + scales.dataOffset, into: dst)
+        case let .q4Blocks(axis, scaleTensor):
+            guard scaleTensor < tensors.count else {
+                throw FormatError.invalidTensorEntry(path: path, index: 0, name: entry.name, reason: "no scale tensor")
+            }
+            let scales = tensors[scaleTensor]
+            guard scales.byteRange.upperBound <= file.count,
+                  scales.shape == SMMQ4Blocks.scaleShape(shape: entry.shape, axis: axis) else {
+                throw FormatError.outOfBounds(path: path, range: scales.byteRange, fileSize: file.count)
+            }
+            SMMQ4Blocks.dequantize(values: src, scales: base + scales.dataOffset, shape: entry.shape, axis: axis, into: dst)
         case let .packedPanels(axis):
             // Validated at open: f32, rank 2, whole panels. The data is 64-byte aligned in the mapping.
             SMMPanelLayout.unpack(src.assumingMemoryBound(to: Float.self), shape: entry.shape, axis: axis, into: dst)

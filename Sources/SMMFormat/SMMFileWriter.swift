@@ -38,6 +38,9 @@ public struct SMMFileWriter {
         case int8PerChannel(axis: Int, scaleTensor: String)
         /// f32 in the kernel's panel order, outputs along `axis` (see `SMMPanelLayout`).
         case packedPanels(axis: Int)
+        /// 4-bit blocks (`SMMQ4Blocks`), outputs along `axis`; dtype u8; `scaleTensor` names the f16
+        /// scales of shape [N, K/32], which must be added too.
+        case q4Blocks(axis: Int, scaleTensor: String)
     }
 
     /// A tensor to write.
@@ -50,7 +53,10 @@ public struct SMMFileWriter {
         let fill: (UnsafeMutableRawBufferPointer) throws -> Void
 
         /// Element count × dtype size (callers validate the shape first).
-        var byteLength: Int { shape.reduce(1, *) * dtype.byteSize }
+        var byteLength: Int {
+            if case .q4Blocks = quantization { return shape.reduce(1, *) / 2 }
+            return shape.reduce(1, *) * dtype.byteSize
+        }
     }
 
     /// The metadata section.
@@ -65,7 +71,21 @@ public struct SMMFileWriter {
         self.metadata = metadata
     }
 
-    /// The conventional name of the scale tensor of an int8 tensor `name`.
+    /// The oldest minor version that has every quantization `entries` use: 2 with q4 blocks, 1 with
+    /// packed panels, else 0.
+    static func minorVersion(of entries: [SMMTensorEntry]) -> UInt16 {
+        var minor: UInt16 = 0
+        for e in entries {
+            switch e.quantization {
+            case .q4Blocks: minor = max(minor, 2)
+            case .packedPanels: minor = max(minor, 1)
+            case .none, .int8PerChannel: break
+            }
+        }
+        return minor
+    }
+
+    /// The conventional name of the scale tensor of an int8 or q4 tensor `name`.
     public static func scaleName(for name: String) -> String { name + ":scale" }
 
     /// Adds a tensor whose bytes `fill` writes when the writer reaches it.
@@ -131,6 +151,39 @@ public struct SMMFileWriter {
         add(name: scaleName, shape: [shape[axis]], floats: floats.withUnsafeBufferPointer {
             SMMQuantizer.int8Scales($0.baseAddress!, shape: shape, axis: axis)
         })
+    }
+
+    /// Adds a float matrix quantized to q4 blocks (outputs along `axis`; the shape must pass
+    /// `SMMQ4Blocks.accepts`) and its f16 scale tensor. Values that do not fill `shape`, a shape q4
+    /// cannot hold, or a block whose scale overflows f16 make `write` throw.
+    public mutating func addQ4(name: String, shape: [Int], axis: Int, floats: [Float]) {
+        guard accepts(name, shape: shape, count: floats.count, axis: axis) else { return }
+        guard SMMQ4Blocks.accepts(shape: shape, axis: axis) else {
+            rejected.append("tensor '\(name)': shape \(shape) along axis \(axis) cannot be stored in q4 blocks")
+            return
+        }
+        let scaleName = SMMFileWriter.scaleName(for: name)
+        let scaleShape = SMMQ4Blocks.scaleShape(shape: shape, axis: axis)
+        var scales = [UInt16](repeating: 0, count: scaleShape[0] * scaleShape[1])
+        var values = [UInt8](repeating: 0, count: SMMQ4Blocks.valueBytes(shape: shape))
+        let failed = floats.withUnsafeBufferPointer { src in
+            values.withUnsafeMutableBufferPointer { v in
+                scales.withUnsafeMutableBufferPointer { sc in
+                    SMMQ4Blocks.quantize(src.baseAddress!, shape: shape, axis: axis, values: v.baseAddress!,
+                                         scales: sc.baseAddress!)
+                }
+            }
+        }
+        if let failed {
+            rejected.append("tensor '\(name)': the block at output \(failed.output), input \(failed.input) has values too large for an f16 scale")
+            return
+        }
+        add(name: name, dtype: .u8, shape: shape, quantization: .q4Blocks(axis: axis, scaleTensor: scaleName)) { out in
+            values.withUnsafeBytes { out.copyMemory(from: $0) }
+        }
+        add(name: scaleName, dtype: .f16, shape: scaleShape) { out in
+            for (i, bits) in scales.enumerated() { out.storeBytes(of: bits.littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+        }
     }
 
     /// Adds an f32 weight matrix stored in packed panels (outputs along `axis`; the shape must pass
@@ -237,6 +290,15 @@ public struct SMMFileWriter {
                     throw fail("packed-panel tensor '\(t.name)' needs dtype f32 and a rank-2 shape with a multiple of \(SMMPanelLayout.columns) outputs along axis \(axis)")
                 }
                 quantization = .packedPanels(axis: axis)
+            case let .q4Blocks(axis, scaleName):
+                guard t.dtype == .u8, SMMQ4Blocks.accepts(shape: t.shape, axis: axis), let s = index[scaleName] else {
+                    throw fail("q4 tensor '\(t.name)' needs dtype u8, a rank-2 shape with a multiple of \(SMMQ4Blocks.blockSize) inputs across axis \(axis) and an added scale tensor '\(scaleName)'")
+                }
+                let scale = tensors[s], shape = SMMQ4Blocks.scaleShape(shape: t.shape, axis: axis)
+                guard scale.dtype == .f16, scale.shape == shape, scale.quantization == .none else {
+                    throw fail("scale tensor '\(scaleName)' of '\(t.name)' must be f16 of shape \(shape)")
+                }
+                quantization = .q4Blocks(axis: axis, scaleTensor: s)
             }
             entries.append(SMMTensorEntry(name: t.name, dtype: t.dtype, shape: t.shape, dataOffset: cursor,
                                           byteLength: t.byteLength, quantization: quantization))
@@ -249,8 +311,9 @@ public struct SMMFileWriter {
         let metadataHash = XXH64.hash(metadataBytes)
         let header = SMMFileHeader(
             majorVersion: SMMFileFormat.majorVersion,
-            // The oldest minor that has every feature used: 1.0 readers keep reading files without panels.
-            minorVersion: entries.contains { if case .packedPanels = $0.quantization { return true }; return false } ? 1 : 0,
+            // The oldest minor that has every feature used: 1.0 readers keep reading files without
+            // panels, 1.1 readers files without q4 blocks.
+            minorVersion: Self.minorVersion(of: entries),
             headerSize: headerSize, fileSize: cursor,
             metadataOffset: headerSize, metadataLength: metadataBytes.count,
             tableOffset: tableOffset, tableLength: tableLength,

@@ -32,6 +32,8 @@ public struct LinearWeight: @unchecked Sendable {
         case int8(QuantizedMatrix)
         /// bf16 packed for the bf16 kernels (`BF16Linear`), with its own padded copy of the bias.
         case bf16(BF16Matrix)
+        /// 4-bit blocks of 32 inputs with f16 scales, packed for the q4 kernels (`Q4Linear`).
+        case q4(Q4Matrix)
     }
 
     /// The matrix.
@@ -76,6 +78,12 @@ public struct LinearWeight: @unchecked Sendable {
                   inFeatures: matrix.inFeatures, layout: layout, owner: matrix)
     }
 
+    /// Wraps a q4 matrix and an f32 bias (kept alive by `owner`).
+    public init(q4 matrix: Q4Matrix, bias: UnsafePointer<Float>?, layout: Layout = .outIn, owner: (any Sendable)?) {
+        self.init(storage: .q4(matrix), bias: bias, outFeatures: matrix.outFeatures, inFeatures: matrix.inFeatures,
+                  layout: layout, owner: owner)
+    }
+
     /// Wraps an int8 matrix and an f32 bias (kept alive by `owner`).
     public init(quantized matrix: QuantizedMatrix, bias: UnsafePointer<Float>?, layout: Layout = .outIn,
                 owner: (any Sendable)?) {
@@ -105,7 +113,7 @@ public struct LinearWeight: @unchecked Sendable {
         guard BF16Linear.isAvailable, outFeatures > 0, inFeatures > 0 else { return self }
         let matrix: BF16Matrix
         switch storage {
-        case .int8, .bf16:
+        case .int8, .bf16, .q4:
             return self
         case .f32(let pointer):
             matrix = withExtendedLifetime(owner) {
@@ -143,7 +151,13 @@ public struct LinearWeight: @unchecked Sendable {
         return nil
     }
 
-    /// The int8 matrix, or nil for f32 storage.
+    /// The q4 matrix, or nil for other storage.
+    public var q4: Q4Matrix? {
+        if case .q4(let matrix) = storage { return matrix }
+        return nil
+    }
+
+    /// The int8 matrix, or nil for other storage.
     public var quantized: QuantizedMatrix? {
         if case .int8(let matrix) = storage { return matrix }
         return nil
@@ -151,14 +165,14 @@ public struct LinearWeight: @unchecked Sendable {
 
     /// This layer with its matrix quantized to int8 per output channel (symmetric, scale =
     /// max |w_row| / 127) and packed for the int8 kernels; the bias stays f32 (copied, so that the
-    /// new weight does not keep the f32 matrix's owner alive). An int8 weight is returned as it is,
+    /// new weight does not keep the f32 matrix's owner alive). An int8 or q4 weight is returned as it is,
     /// and so is a layer with more than `QuantizedMatrix.maxInFeatures` inputs (its int32
     /// accumulators could overflow).
     public func quantizedInt8(pool: WorkerPool = .shared) -> LinearWeight {
         guard inFeatures <= QuantizedMatrix.maxInFeatures, outFeatures > 0, inFeatures > 0 else { return self }
         let matrix: QuantizedMatrix
         switch storage {
-        case .int8:
+        case .int8, .q4:
             return self
         case .f32(let pointer):
             matrix = withExtendedLifetime(owner) {
@@ -200,6 +214,10 @@ public enum Linear {
         if case .int8(let matrix) = w.storage {
             QuantizedLinear.forward(x, rows: rows, weight: matrix, bias: w.bias, out: out, activation: activation,
                                     pool: pool)
+            return
+        }
+        if case .q4(let matrix) = w.storage {
+            Q4Linear.forward(x, rows: rows, weight: matrix, bias: w.bias, out: out, activation: activation, pool: pool)
             return
         }
         if case .bf16(let matrix) = w.storage {

@@ -50,25 +50,38 @@ public enum CheckpointConsistency {
     }
 
     /// Throws when an `.smm` file's metadata `dtype` disagrees with its tensors: a file holds no
-    /// reduced tensor (f16, bf16, int8) but of its own dtype, and an int8 file holds int8 tensors.
+    /// reduced tensor (f16, bf16, int8, q4 blocks) but of its own dtype (a q4 file also holds int8 ones),
+    /// and an int8 or q4 file holds tensors of its dtype.
     /// The loader picks the int8 kernels from the metadata, so a file that says int8 over f32
     /// weights would otherwise run them wrongly.
     /// - Throws: `ModelError.unsupportedModel` naming a tensor that contradicts the metadata.
     public static func checkStorage(_ tensors: [SMMTensorEntry], dtype: ModelDType) throws {
-        let own: ElementType = switch dtype {
-        case .f32: .f32
-        case .f16: .f16
-        case .bf16: .bf16
-        case .int8: .i8
+        // The reduced storage of each entry: q4 codes count as "q4", their f16 scales as part of them.
+        let q4Scales = Set(tensors.compactMap { entry -> Int? in
+            if case let .q4Blocks(_, scale) = entry.quantization { return scale }
+            return nil
+        })
+        func kind(_ index: Int) -> String? {
+            let entry = tensors[index]
+            if case .q4Blocks = entry.quantization { return "q4" }
+            if q4Scales.contains(index) { return nil }
+            return [.f16, .bf16, .i8].contains(entry.dtype) ? entry.dtype.rawValue : nil
         }
-        let reduced: Set<ElementType> = [.f16, .bf16, .i8]
-        if let other = tensors.first(where: { reduced.contains($0.dtype) && $0.dtype != own }) {
-            throw ModelError.unsupportedModel("the file says its weights are \(dtype.rawValue), but tensor '\(other.name)' "
-                + "is \(other.dtype.rawValue)")
+        let allowed: Set<String> = switch dtype {
+        case .f32: []
+        case .f16: ["f16"]
+        case .bf16: ["bf16"]
+        case .int8: ["i8"]
+        case .q4: ["q4", "i8"]      // matrices whose inputs are not a multiple of 32, and wpe, are int8
         }
-        if dtype == .int8, !tensors.contains(where: { $0.dtype == own }) {
+        if let other = tensors.indices.first(where: { kind($0).map { !allowed.contains($0) } ?? false }) {
+            throw ModelError.unsupportedModel("the file says its weights are \(dtype.rawValue), but tensor '\(tensors[other].name)' "
+                + "is \(kind(other) ?? tensors[other].dtype.rawValue)")
+        }
+        let own = dtype == .q4 ? "q4" : "i8"
+        if dtype == .int8 || dtype == .q4, !tensors.indices.contains(where: { kind($0) == own }) {
             throw ModelError.unsupportedModel("the file says its weights are \(dtype.rawValue), but no tensor is stored "
-                + "as \(own.rawValue)")
+                + "as \(own)")
         }
     }
 }

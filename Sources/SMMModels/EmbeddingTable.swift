@@ -1,5 +1,5 @@
 // Embedding tables (token, position, token-type) read in the type they are stored in: f32, f16,
-// bf16 or int8 with one scale per row. A lookup converts only the rows it reads, so a model file's
+// bf16, int8 with one scale per row, or q4 blocks. A lookup converts only the rows it reads, so a model file's
 // table is never converted (or even paged in) as a whole, and an int8 or f16 table costs its
 // stored size, not four bytes per value.
 //
@@ -17,6 +17,8 @@ struct EmbeddingTable: @unchecked Sendable {
         case bf16(UnsafePointer<UInt16>)
         /// int8 values with one scale per row.
         case int8(UnsafePointer<Int8>, scales: UnsafePointer<Float>)
+        /// q4 blocks (`SMMQ4Blocks`), row by row: `width / 2` bytes and `width / 32` f16 scales per row.
+        case q4(UnsafePointer<UInt8>, scales: UnsafePointer<UInt16>)
     }
 
     let storage: Rows
@@ -46,19 +48,23 @@ struct EmbeddingTable: @unchecked Sendable {
         case let .int8(values, scales, axis):
             guard axis == 0 else { return nil }
             storage = .int8(values, scales: scales)
+        case let .q4(values, scales, axis):
+            guard axis == 0 else { return nil }
+            storage = .q4(values, scales: scales)
         }
         rows = view.shape[0]
         width = view.shape[1]
         owner = view.owner
     }
 
-    /// The stored type, for descriptions and tests: `f32`, `f16`, `bf16` or `i8`.
+    /// The stored type, for descriptions and tests: `f32`, `f16`, `bf16`, `i8` or `u8` (q4).
     var dtype: ElementType {
         switch storage {
         case .f32: return .f32
         case .f16: return .f16
         case .bf16: return .bf16
         case .int8: return .i8
+        case .q4: return .u8
         }
     }
 
@@ -76,6 +82,8 @@ struct EmbeddingTable: @unchecked Sendable {
         case let .int8(q, scales):
             let scale = scales[row]
             for c in 0..<w { out[c] = Float(q[base + c]) * scale }
+        case let .q4(q, scales):
+            SMMQ4Blocks.dequantizeRow(values: q + base / 2, scales: scales + row * (w / 32), count: w, into: out, stride: 1)
         }
     }
 
@@ -94,6 +102,11 @@ struct EmbeddingTable: @unchecked Sendable {
         case let .int8(q, scales):
             let scale = scales[row]
             for c in 0..<w { out[c] += Float(q[base + c]) * scale }
+        case .q4:
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: w) { buffer in
+                copy(row: row, into: buffer.baseAddress!)
+                for c in 0..<w { out[c] += buffer[c] }
+            }
         }
     }
 

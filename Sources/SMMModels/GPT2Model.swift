@@ -140,13 +140,22 @@ public final class GPT2Model: Sendable {
         if top.has("lm_head.weight") {
             // One row per decode step: the plain matrix-vector product is as fast as the packed kernel.
             lmHead = try top.linear("lm_head", out: s.vocabSize, in: c, bias: false, pack: false)
-        } else if quantization == .int8,
+        } else if quantization == .q4,
+                  let q = WeightLoader.q4Matrix(from: wteStored, out: s.vocabSize, in: c, layout: .outIn, pool: pool) {
+            // Tied and stored in q4 blocks (a q4 file, or q4 at load): the head is those codes,
+            // packed; the lookup reads the stored rows in place.
+            lmHead = LinearWeight(q4: q, bias: nil, layout: .outIn, owner: nil)
+            source.release(w.prefix + "wte.weight")
+        } else if quantization == .q4,
+                  let q = try w.q4Matrix("wte.weight", shape: [s.vocabSize, c], out: s.vocabSize, in: c, layout: .outIn) {
+            lmHead = LinearWeight(q4: q, bias: nil, layout: .outIn, owner: nil)
+        } else if quantization == .int8 || quantization == .q4,
                   let q = WeightLoader.int8Matrix(from: wteStored, out: s.vocabSize, in: c, layout: .outIn, pool: pool) {
             // Tied and stored int8 per row: the head is those integers, packed; the lookup reads the
             // same stored rows, so the model keeps one int8 copy and its packing.
             lmHead = LinearWeight(quantized: q, bias: nil, layout: .outIn, owner: nil)
             source.release(w.prefix + "wte.weight")
-        } else if quantization == .int8,
+        } else if quantization == .int8 || quantization == .q4,
                   let q = try w.int8Matrix("wte.weight", shape: [s.vocabSize, c], out: s.vocabSize, in: c,
                                            layout: .outIn) {
             lmHead = LinearWeight(quantized: q, bias: nil, layout: .outIn, owner: nil)

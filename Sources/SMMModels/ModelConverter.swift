@@ -20,8 +20,9 @@ import SMMTokenizers
 public enum ModelConverter {
     /// The converter's version, recorded in every file's provenance.
     /// 1.1.0: f32 linear weights in packed panels (format 1.1); encoder heads f32 in every dtype.
-    public static let version = "1.1.0"
-    /// `smm-convert 1.1.0`.
+    /// 1.2.0: `--dtype q4`, 4-bit blocks (format 1.2).
+    public static let version = "1.2.0"
+    /// `smm-convert 1.2.0`.
     public static var converterName: String { "smm-convert \(version)" }
     /// Matrices smaller than this stay f32 whatever the dtype (classifier heads, tiny embeddings):
     /// they weigh nothing and are where precision matters most.
@@ -36,6 +37,8 @@ public enum ModelConverter {
         /// f32 stored in the f32 kernel's packed panels (`SMMPanelLayout`), so that loading maps the
         /// weights straight into the kernel with no copy.
         public var packedPanels: Bool = false
+        /// Stored in q4 blocks (`SMMQ4Blocks`; dtype u8, f16 scales), outputs along `axis`.
+        public var q4Blocks: Bool = false
     }
 
     /// The storage of tensor `name` (of float type, with `shape`) in a `dtype` file of a `modelType`
@@ -59,6 +62,15 @@ public enum ModelConverter {
                 && SMMPanelLayout.accepts(shape: shape, axis: axis)
             return Plan(dtype: .f32, axis: packed ? axis : 0, packedPanels: packed)
         }
+        if dtype == .q4 {
+            // q4 blocks for the linear layers and the token embeddings whose inputs are a multiple of
+            // 32; position embeddings and other shapes as int8 per channel.
+            let positions = ["position_embeddings.weight", "wpe.weight"].contains { name.hasSuffix($0) }
+            if !positions, SMMQ4Blocks.accepts(shape: shape, axis: axis) {
+                return Plan(dtype: .u8, axis: axis, q4Blocks: true)
+            }
+            return Plan(dtype: .i8, axis: axis)
+        }
         return Plan(dtype: dtype.matrixDType, axis: axis)
     }
 
@@ -78,7 +90,7 @@ public enum ModelConverter {
     /// rounding being lost in that of the int8 matrices and activations. Measurements: Docs/FORMAT.md §6.
     static func keepsF32(_ name: String, dtype: ModelDType) -> Bool {
         if ["pooler.dense.weight", "classifier.weight"].contains(where: { name.hasSuffix($0) }) { return true }
-        return dtype != .int8
+        return dtype != .int8 && dtype != .q4
             && ["position_embeddings.weight", "token_type_embeddings.weight", "wpe.weight"].contains { name.hasSuffix($0) }
     }
 
@@ -272,6 +284,38 @@ public enum ModelConverter {
             }
             let plan = storagePlan(name: name, shape: shape, dtype: options.dtype, modelType: modelType)
             switch plan.dtype {
+            case .u8 where plan.q4Blocks:
+                let scaleName = SMMFileWriter.scaleName(for: name)
+                guard !checkpoint.has(scaleName) else {
+                    throw ModelError.unsupportedModel("the checkpoint already has a tensor named '\(scaleName)'")
+                }
+                let axis = plan.axis, scaleShape = SMMQ4Blocks.scaleShape(shape: shape, axis: axis)
+                // The scales are computed with the codes (one pass) and kept until the scale tensor,
+                // written right after, is filled.
+                let scales = Q4ScaleHandoff()
+                writer.add(name: name, dtype: .u8, shape: shape,
+                           quantization: .q4Blocks(axis: axis, scaleTensor: scaleName)) { out in
+                    let floats = try finiteFloats()
+                    var bits = [UInt16](repeating: 0, count: scaleShape[0] * scaleShape[1])
+                    let failed = floats.withUnsafeBufferPointer { src in
+                        bits.withUnsafeMutableBufferPointer { b in
+                            SMMQ4Blocks.quantize(src.baseAddress!, shape: shape, axis: axis,
+                                                 values: out.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                                                 scales: b.baseAddress!)
+                        }
+                    }
+                    if let failed {
+                        throw ModelError.invalidInput("tensor '\(name)' has values too large for q4 blocks "
+                            + "(the block at output \(failed.output), input \(failed.input) needs a scale beyond f16's range)")
+                    }
+                    scales.bits = bits
+                }
+                writer.add(name: scaleName, dtype: .f16, shape: scaleShape) { out in
+                    for (i, b) in scales.bits.enumerated() {
+                        out.storeBytes(of: b.littleEndian, toByteOffset: 2 * i, as: UInt16.self)
+                    }
+                    scales.bits = []
+                }
             case .i8:
                 let scaleName = SMMFileWriter.scaleName(for: name)
                 guard !checkpoint.has(scaleName) else {
@@ -476,4 +520,10 @@ public enum ModelConverter {
                    minCosine: quality.worstCosine, labelsEqual: nil,
                    tokenizationEqual: sameTokens, quality: quality)
     }
+}
+
+/// The f16 scales of a q4 tensor, handed from the fill of its codes to the fill of its scale
+/// tensor (written next, on the same thread).
+final class Q4ScaleHandoff: @unchecked Sendable {
+    var bits: [UInt16] = []
 }

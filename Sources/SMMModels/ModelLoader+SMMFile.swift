@@ -6,10 +6,10 @@ import SMMTokenizers
 
 extension ModelLoader {
     /// Builds the model stored in an opened `.smm` file: the network from its config and tensors, the
-    /// tokenizer from its metadata. `dtype` (f16, bf16, int8) further quantizes an f32 file at load.
-    /// An int8 file (or int8 asked at load) has its linear layers built as int8 straight from the
-    /// stored integers (or quantized one matrix at a time): an int8 file's weights are never widened
-    /// to f32. Every f32 layer is packed for the f32 kernel as it is read (`WeightLoader`).
+    /// tokenizer from its metadata. `dtype` (f16, bf16, int8, q4) further quantizes an f32 file at load.
+    /// An int8 or q4 file (or int8 or q4 asked at load) has its linear layers built as int8 or q4
+    /// straight from the stored codes (or quantized one matrix at a time): such a file's weights are
+    /// never widened to f32. Every f32 layer is packed for the f32 kernel as it is read (`WeightLoader`).
     /// - Throws: `ModelError` (missing or misshapen tensor, a tokenizer the engine cannot rebuild),
     ///   `TokenizerError`, `FormatError`.
     public static func load(file: SMMFile, dtype: ModelDType? = nil, pool: WorkerPool = .shared) throws -> LoadedModel {
@@ -20,8 +20,8 @@ extension ModelLoader {
         if let dtype, dtype != .f32 {
             source = QuantizingTensorSource(base: source, dtype: dtype, modelType: metadata.architecture)
         }
-        let runInt8 = dtype == .int8 || (dtype == nil && metadata.dtype == .int8)
-        let quantization: ModelDType? = runInt8 ? .int8 : nil
+        let runs = dtype ?? metadata.dtype
+        let quantization: ModelDType? = runs == .int8 || runs == .q4 ? runs : nil
         switch metadata.config {
         case .bert, .distilbert:
             let model = try encoder(config: metadata.config, source: source, quantization: quantization, pool: pool)

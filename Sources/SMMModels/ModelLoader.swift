@@ -25,8 +25,8 @@ public enum LoadedModel: Sendable {
 public enum ModelLoader {
     /// Loads the model in `directory`: reads `config.json`, maps the safetensors weights, and loads
     /// the tokenizer (`tokenizer.json`, else `vocab.txt` or `vocab.json` + `merges.txt`).
-    /// `dtype` (f16, bf16, int8) rounds or quantizes the weights at load exactly as `smm-convert`
-    /// would store them; for `.int8` the linear layers are built as int8 straight away, one matrix at
+    /// `dtype` (f16, bf16, int8, q4) rounds or quantizes the weights at load exactly as `smm-convert`
+    /// would store them; for `.int8` and `.q4` the linear layers are built as int8 or q4 straight away, one matrix at
     /// a time (the f32 pages of each matrix are given back once it is quantized), so the f32 model
     /// never exists as a whole. f32 layers are packed for the f32 kernel as each is read.
     public static func load(directory: URL, dtype: ModelDType? = nil, pool: WorkerPool = .shared) throws
@@ -38,7 +38,7 @@ public enum ModelLoader {
         if let dtype, dtype != .f32 {
             source = QuantizingTensorSource(base: source, dtype: dtype, modelType: config.modelType)
         }
-        let quantization: ModelDType? = dtype == .int8 ? .int8 : nil
+        let quantization: ModelDType? = dtype == .int8 || dtype == .q4 ? dtype : nil
         switch config {
         case .bert, .distilbert:
             let model = try encoder(config: config, source: source, quantization: quantization, pool: pool)
@@ -57,7 +57,7 @@ public enum ModelLoader {
     }
 
     /// Loads a model from `path`: a Hugging Face model directory, or an `.smm` file (recognised by its
-    /// magic bytes, whatever its name; see `load(file:dtype:pool:)`). `dtype` (f16, bf16, int8)
+    /// magic bytes, whatever its name; see `load(file:dtype:pool:)`). `dtype` (f16, bf16, int8, q4)
     /// quantizes the weights at load.
     /// - Throws: `FormatError` (missing path, a file that is not a valid `.smm` file, with what it
     ///   looks like instead), `ModelError`, `TokenizerError`.

@@ -17,6 +17,7 @@ extension LinearWeight {
     func quantized(_ mode: ModelDType, pool: WorkerPool) -> LinearWeight {
         switch mode {
         case .int8: return quantizedInt8(pool: pool)
+        case .q4: return quantizedQ4(pool: pool)
         case .f32, .f16, .bf16: return self
         }
     }
@@ -35,9 +36,10 @@ extension EncoderModel {
         return mapLinears { w, role in role == .block || heads ? w.quantized(mode, pool: pool) : w }
     }
 
-    /// `.int8` when the encoder blocks' linear layers are int8, nil when they are f32.
+    /// `.int8` or `.q4` when the encoder blocks' linear layers are int8 or q4, nil when they are f32.
     public var weightQuantization: ModelDType? {
-        encoder.layers.first?.query.quantized != nil ? .int8 : nil
+        guard let query = encoder.layers.first?.query else { return nil }
+        return query.q4 != nil ? .q4 : query.quantized != nil ? .int8 : nil
     }
 }
 
@@ -54,13 +56,14 @@ extension GPT2Model {
         return mapLinears { w, role in role == .block || lmHead ? w.quantized(mode, pool: pool) : w }
     }
 
-    /// `.int8` when the blocks' linear layers are int8, nil when they are f32.
+    /// `.int8` or `.q4` when the blocks' linear layers are int8 or q4, nil when they are f32.
     public var weightQuantization: ModelDType? {
-        blocks.first?.attn.cAttn.quantized != nil ? .int8 : nil
+        guard let cAttn = blocks.first?.attn.cAttn else { return nil }
+        return cAttn.q4 != nil ? .q4 : cAttn.quantized != nil ? .int8 : nil
     }
 
-    /// Whether the LM head runs in int8.
-    public var lmHeadIsQuantized: Bool { lmHead.quantized != nil }
+    /// Whether the LM head runs in int8 or q4.
+    public var lmHeadIsQuantized: Bool { lmHead.quantized != nil || lmHead.q4 != nil }
 }
 
 extension TextEncoder {

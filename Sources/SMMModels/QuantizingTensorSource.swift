@@ -1,11 +1,11 @@
 // Quantizing at load: a TensorSource that hands out each matrix rounded (f16, bf16) or quantized
-// (int8) exactly as `smm-convert --dtype` would store it.
+// (int8, q4) exactly as `smm-convert --dtype` would store it.
 import SMMFormat
 import SMMKernels
 import SMMTokenizers
 
 /// A `TensorSource` whose matrices read as if stored in a smaller dtype: each tensor the
-/// conversion policy would store as f16, bf16 or int8 is rounded (or quantized and dequantized)
+/// conversion policy would store as f16, bf16, int8 or q4 is rounded (or quantized and dequantized)
 /// exactly as `smm-convert --dtype` would store it, so that quantizing an f32 model at load gives
 /// the same weights as loading a converted file.
 public struct QuantizingTensorSource: TensorSource {
@@ -36,6 +36,12 @@ public struct QuantizingTensorSource: TensorSource {
         buffer.pointer.update(from: view.pointer, count: view.count)
         withExtendedLifetime(view.owner) {}
         base.release(name)
+        if plan.q4Blocks {
+            if let failed = SMMQ4Blocks.roundTrip(buffer.pointer, shape: view.shape, axis: plan.axis) {
+                throw Self.q4RangeError(tensor: name, failed)
+            }
+            return FloatTensorView(pointer: buffer.pointer, shape: view.shape, owner: buffer)
+        }
         SMMQuantizer.roundTrip(buffer.pointer, shape: view.shape, as: plan.dtype, axis: plan.axis)
         // The base's values are finite (its loader checks them); a non-finite one now is a value
         // beyond the range of f16 (65504), where the converter refuses it too.
@@ -62,6 +68,30 @@ public struct QuantizingTensorSource: TensorSource {
         let sliceRows = max(1, (1 << 18) / max(width, 1))
         let stored: StoredTensorView
         switch plan.dtype {
+        case .u8 where plan.q4Blocks:
+            // Output by output, as the file stores them; rows of (out, in) matrices in slices.
+            let (n, k) = SMMQ4Blocks.geometry(shape: shape, axis: plan.axis)
+            let values = ByteBuffer(count: n * k / 2)
+            let scales = ByteBuffer(count: 2 * n * (k / SMMQ4Blocks.blockSize))
+            let v = values.pointer.bindMemory(to: UInt8.self, capacity: n * k / 2)
+            let sc = scales.pointer.bindMemory(to: UInt16.self, capacity: n * (k / SMMQ4Blocks.blockSize))
+            if plan.axis == 0 {
+                var r0 = 0
+                while r0 < n {
+                    let rows = min(sliceRows, n - r0), elements = (r0 * k)..<((r0 + rows) * k)
+                    if let failed = SMMQ4Blocks.quantize(view.pointer + elements.lowerBound, shape: [rows, k], axis: 0,
+                                                         values: v + r0 * k / 2,
+                                                         scales: sc + r0 * (k / SMMQ4Blocks.blockSize)) {
+                        throw Self.q4RangeError(tensor: name, (failed.output + r0, failed.input))
+                    }
+                    base.release(name, elements: elements)
+                    r0 += rows
+                }
+            } else if let failed = SMMQ4Blocks.quantize(view.pointer, shape: shape, axis: plan.axis, values: v, scales: sc) {
+                throw Self.q4RangeError(tensor: name, failed)
+            }
+            stored = StoredTensorView(elements: .q4(values: v, scales: sc, axis: plan.axis), shape: shape,
+                                      owner: [values, scales] as [any Sendable])
         case .i8:
             let values = ByteBuffer(count: count)
             let q = values.pointer.bindMemory(to: Int8.self, capacity: count)
@@ -112,6 +142,12 @@ public struct QuantizingTensorSource: TensorSource {
         withExtendedLifetime(view.owner) {}
         base.release(name)
         return stored
+    }
+
+    /// The error for a tensor whose block at (output, input) needs a q4 scale beyond f16's range.
+    static func q4RangeError(tensor: String, _ failed: (output: Int, input: Int)) -> ModelError {
+        .invalidInput("tensor '\(tensor)' has values too large for q4 blocks (the block at output \(failed.output), "
+            + "input \(failed.input) needs a scale beyond f16's range)")
     }
 
     /// Passes the release on to the base.

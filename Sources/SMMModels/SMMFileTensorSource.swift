@@ -43,7 +43,7 @@ public struct SMMFileTensorSource: TensorSource {
         return FloatTensorView(pointer: buffer.pointer, shape: entry.shape, owner: buffer)
     }
 
-    /// The tensor `name` in place in its stored type (f32, f16, bf16, int8 per channel) when the
+    /// The tensor `name` in place in its stored type (f32, f16, bf16, int8 per channel, q4 blocks) when the
     /// mapping can be read directly (little-endian host, aligned data: always for files written
     /// to the format), else converted to f32.
     public func storedTensor(_ name: String) throws -> StoredTensorView? {
@@ -61,6 +61,12 @@ public struct SMMFileTensorSource: TensorSource {
             default:
                 break
             }
+        }
+        if case let .q4Blocks(axis, _) = entry.quantization, let scale = file.scaleEntry(for: entry) {
+            return StoredTensorView(elements: .q4(values: base.assumingMemoryBound(to: UInt8.self),
+                                                  scales: (file.mapping.baseAddress + scale.dataOffset)
+                                                      .assumingMemoryBound(to: UInt16.self), axis: axis),
+                                    shape: entry.shape, owner: file)
         }
         if let q = int8Tensor(name), Int(bitPattern: q.scales) % MemoryLayout<Float>.alignment == 0 {
             return StoredTensorView(elements: .int8(values: q.values, scales: q.scales, axis: q.axis), shape: q.shape,

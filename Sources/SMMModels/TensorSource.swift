@@ -37,6 +37,9 @@ public struct StoredTensorView: @unchecked Sendable {
         /// int8 per channel: element `(o, c, i)` of the tensor viewed as `(outer, shape[axis], inner)`
         /// stands for `Float(values[...]) * scales[c]` (the `.smm` format's quantization 1).
         case int8(values: UnsafePointer<Int8>, scales: UnsafePointer<Float>, axis: Int)
+        /// q4 blocks of a rank-2 matrix with outputs along `axis` (the `.smm` format's quantization 3,
+        /// `SMMQ4Blocks`): N·K/2 bytes of codes, output by output, and N·K/32 f16 scale bit patterns.
+        case q4(values: UnsafePointer<UInt8>, scales: UnsafePointer<UInt16>, axis: Int)
     }
 
     /// The elements.
@@ -69,7 +72,7 @@ public protocol TensorSource: Sendable {
     /// The tensor called `name` as float32 (in place when stored as aligned f32, converted otherwise),
     /// or nil when there is no such tensor.
     func floatTensor(_ name: String) throws -> FloatTensorView?
-    /// The tensor called `name` in the type it is stored in (f32, f16, bf16 or int8 per channel),
+    /// The tensor called `name` in the type it is stored in (f32, f16, bf16, int8 per channel or q4 blocks),
     /// without converting it, or nil when there is no such tensor. The default implementation
     /// returns `floatTensor(name)` as f32.
     func storedTensor(_ name: String) throws -> StoredTensorView?
@@ -150,7 +153,8 @@ struct WeightLoader {
     let source: any TensorSource
     let prefix: String
     let modelName: String
-    /// `.int8`: the linear layers asked with `quantize: true` are built as int8 weights.
+    /// `.int8` or `.q4`: the linear layers asked with `quantize: true` are built as int8 or q4 weights
+    /// (q4 where the input count is a multiple of 32, int8 otherwise).
     var quantization: ModelDType? = nil
     /// Where int8 packing runs.
     var pool: WorkerPool = .shared
@@ -217,7 +221,12 @@ struct WeightLoader {
     /// and the kernel runs here (see `f32Linear`).
     func linear(_ name: String, out: Int, in inFeatures: Int, bias: Bool = true, quantize: Bool = true,
                 pack: Bool = true) throws -> LinearWeight {
-        if quantization == .int8, quantize,
+        if quantization == .q4, quantize,
+           let q = try q4Matrix(name + ".weight", shape: [out, inFeatures], out: out, in: inFeatures, layout: .outIn) {
+            let b = bias ? try tensor(name + ".bias", [out]) : nil
+            return LinearWeight(q4: q, bias: b?.pointer, layout: .outIn, owner: b?.owner)
+        }
+        if quantization == .int8 || quantization == .q4, quantize,
            let q = try int8Matrix(name + ".weight", shape: [out, inFeatures], out: out, in: inFeatures, layout: .outIn) {
             let b = bias ? try tensor(name + ".bias", [out]) : nil
             return LinearWeight(quantized: q, bias: b?.pointer, layout: .outIn, owner: b?.owner)
@@ -228,7 +237,12 @@ struct WeightLoader {
     /// A GPT-2 `Conv1D` (weight (in, out), bias (out)) called `name`; int8 when `quantization` is
     /// `.int8`, else f32 packed for the AVX-512 kernel where it runs.
     func conv1D(_ name: String, in inFeatures: Int, out: Int) throws -> LinearWeight {
-        if quantization == .int8,
+        if quantization == .q4,
+           let q = try q4Matrix(name + ".weight", shape: [inFeatures, out], out: out, in: inFeatures, layout: .inOut) {
+            let b = try tensor(name + ".bias", [out])
+            return LinearWeight(q4: q, bias: b.pointer, layout: .inOut, owner: b.owner)
+        }
+        if quantization == .int8 || quantization == .q4,
            let q = try int8Matrix(name + ".weight", shape: [inFeatures, out], out: out, in: inFeatures, layout: .inOut) {
             let b = try tensor(name + ".bias", [out])
             return LinearWeight(quantized: q, bias: b.pointer, layout: .inOut, owner: b.owner)
@@ -304,6 +318,41 @@ struct WeightLoader {
                                layout: layout, pool: pool)
         source.release(prefix + name)
         return matrix
+    }
+
+    /// The matrix `prefix + name` (`shape` in `layout` order) packed for the q4 kernels, or nil when
+    /// its input count is not a multiple of 32 or the source stores it as int8 (it then goes to int8).
+    /// Stored q4 blocks are packed as they are; an f32 matrix is quantized (`SMMQ4Blocks`, the codes
+    /// a converted file holds). The source may then drop the matrix's pages.
+    func q4Matrix(_ name: String, shape: [Int], out: Int, in inFeatures: Int, layout: LinearWeight.Layout) throws
+        -> Q4Matrix? {
+        guard out > 0, inFeatures > 0, inFeatures % SMMQ4Blocks.blockSize == 0 else { return nil }
+        let view = try stored(name, shape)
+        if case .int8 = view.elements { return nil }
+        let matrix: Q4Matrix
+        if let packed = Self.q4Matrix(from: view, out: out, in: inFeatures, layout: layout, pool: pool) {
+            matrix = packed
+        } else {
+            let plain = try tensor(name, shape)
+            guard let quantized = withExtendedLifetime(plain.owner, {
+                Q4Matrix(quantizing: plain.pointer, outFeatures: out, inFeatures: inFeatures, layout: layout, pool: pool)
+            }) else {
+                throw ModelError.invalidInput("tensor '\(prefix + name)' has values too large for q4 blocks (f16 scales)")
+            }
+            matrix = quantized
+        }
+        source.release(prefix + name)
+        return matrix
+    }
+
+    /// Packs stored q4 blocks whose outputs run along the output axis of `layout`; nil for any other storage.
+    static func q4Matrix(from view: StoredTensorView, out: Int, in inFeatures: Int, layout: LinearWeight.Layout,
+                         pool: WorkerPool) -> Q4Matrix? {
+        guard case let .q4(values, scales, axis) = view.elements, axis == (layout == .outIn ? 0 : 1),
+              out > 0, inFeatures > 0, inFeatures % SMMQ4Blocks.blockSize == 0 else { return nil }
+        return withExtendedLifetime(view.owner) {
+            Q4Matrix(values: values, scaleBits: scales, outFeatures: out, inFeatures: inFeatures, pool: pool)
+        }
     }
 
     /// Packs a stored int8 tensor whose scales run along the output channel of `layout` (axis 0 of

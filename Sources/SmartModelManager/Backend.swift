@@ -103,19 +103,21 @@ public protocol InferenceBackend: Sendable {
 public struct EngineBackend: InferenceBackend {
     /// `smm-engine`.
     public var name: String { "smm-engine" }
-    /// f32, plus int8 when the int8 kernels are accelerated on this CPU, plus bf16 when a bf16 kernel runs.
+    /// f32, plus int8 when the int8 kernels are accelerated on this CPU, plus bf16 when a bf16 kernel
+    /// runs, plus q4 when the q4 kernel runs (AVX-512 VNNI).
     public var supportedDTypes: Set<ModelDType> {
         var dtypes: Set<ModelDType> = [.f32]
         if QuantizedLinear.isAccelerated { dtypes.insert(.int8) }
         if BF16Linear.isAvailable { dtypes.insert(.bf16) }
+        if Q4Linear.isFast { dtypes.insert(.q4) }
         return dtypes
     }
 
     /// The engine backend.
     public init() {}
 
-    /// Loads the directory or `.smm` file at `location` (quantized to int8 at load when `dtype` is
-    /// int8; a `.smm` file's body checksum verified) and reports as its memory the larger of the catalog's figure and the resident-memory growth.
+    /// Loads the directory or `.smm` file at `location` (rounded or quantized at load to `dtype` when
+    /// that is not f32 and the file does not already store it; a `.smm` file's body checksum verified) and reports as its memory the larger of the catalog's figure and the resident-memory growth.
     /// - Throws: `ManagerError.modelUnavailable` for a dtype not offered here, `.loadFailed` when loading fails.
     public func load(_ entry: CatalogEntry, dtype: ModelDType, location: URL) async throws -> any LoadedInferenceModel {
         guard supportedDTypes.contains(dtype) else {
@@ -125,7 +127,8 @@ public struct EngineBackend: InferenceBackend {
         let loaded: LoadedModel
         do {
             // A long-running manager checks the whole file once: corruption is a failed load.
-            loaded = try Self.loadEngineModel(at: location, dtype: dtype == .int8 ? .int8 : nil, verifyBody: true)
+            // f32: as stored; any other dtype is rounded or quantized at load unless the file holds it.
+            loaded = try Self.loadEngineModel(at: location, dtype: dtype == .f32 ? nil : dtype, verifyBody: true)
         } catch {
             throw ManagerError.loadFailed(model: entry.id, reason: "\(error)")
         }

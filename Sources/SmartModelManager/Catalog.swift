@@ -64,17 +64,20 @@ public struct DTypeSizes: Sendable, Codable, Hashable {
     public var bf16: Int?
     /// Bytes as int8 (with scales).
     public var int8: Int?
+    /// Bytes in q4 blocks (4.5 bits per weight with the block scales).
+    public var q4: Int?
 
     /// Sizes given explicitly.
-    public init(f32: Int? = nil, f16: Int? = nil, bf16: Int? = nil, int8: Int? = nil) {
-        self.f32 = f32; self.f16 = f16; self.bf16 = bf16; self.int8 = int8
+    public init(f32: Int? = nil, f16: Int? = nil, bf16: Int? = nil, int8: Int? = nil, q4: Int? = nil) {
+        self.f32 = f32; self.f16 = f16; self.bf16 = bf16; self.int8 = int8; self.q4 = q4
     }
 
-    /// Sizes estimated from a parameter count (int8 adds 1.5% for per-row scales). Counts beyond
+    /// Sizes estimated from a parameter count (int8 adds 1.5% for per-row scales, q4 is 18 bytes per
+    /// 32 weights). Counts beyond
     /// `CatalogEntry.maxParameters` are estimated as that many (and rejected by `validate()`).
     public init(parameters: Int) {
         let p = min(max(parameters, 0), CatalogEntry.maxParameters)
-        self.init(f32: p * 4, f16: p * 2, bf16: p * 2, int8: p + p / 64)
+        self.init(f32: p * 4, f16: p * 2, bf16: p * 2, int8: p + p / 64, q4: p / 32 * 18)
     }
 
     /// The size for `dtype`, if offered.
@@ -84,6 +87,7 @@ public struct DTypeSizes: Sendable, Codable, Hashable {
         case .f16: return f16
         case .bf16: return bf16
         case .int8: return int8
+        case .q4: return q4
         }
     }
 

@@ -45,13 +45,13 @@ public struct OpenedModel: Sendable {
 }
 
 extension EngineBackend {
-    /// Loads the Hugging Face directory or `.smm` file at `location`; `dtype` (f16, bf16, int8)
+    /// Loads the Hugging Face directory or `.smm` file at `location`; `dtype` (f16, bf16, int8, q4)
     /// rounds or quantizes the weights at load as `smm-convert --dtype` would store them.
     /// - Throws: `ManagerError.modelUnavailable` when nothing is at `location`; the engine's errors
     ///   (`FormatError`, `ModelError`, `TokenizerError`) as they are, so that they name the file.
     /// - Parameters:
     ///   - location: a `.smm` file or a Hugging Face model directory.
-    ///   - dtype: f16, bf16 or int8 to round or quantize at load; nil keeps the weights as stored.
+    ///   - dtype: f16, bf16, int8 or q4 to round or quantize at load; nil keeps the weights as stored.
     ///   - verifyBody: for a `.smm` file, also check the body checksum (one pass over the file,
     ///     ~40 ms for MiniLM's 91 MB), so a file corrupted on disk is an error, not wrong answers.
     public static func loadEngineModel(at location: URL, dtype: ModelDType? = nil, verifyBody: Bool = false) throws -> LoadedModel {

@@ -162,6 +162,8 @@ public enum RejectionReason: String, Sendable, Codable, CaseIterable {
     case belowMinAccuracy = "below-min-accuracy"
     /// It failed to load before.
     case loadFailed = "load-failed"
+    /// q4 is chosen only when a memory limit needs it or the priority is speed, and neither holds.
+    case q4NotNeeded = "q4-not-needed"
 }
 
 /// One rejected model (or model + dtype).
@@ -308,6 +310,9 @@ public enum ModelSelector {
         // AVX512_BF16 alone is no faster than the AVX-512 f32 kernel there, and unmeasured on Zen 4.
         case .bf16: return f.hasAMXBF16 ? 0.45 : 1
         case .int8: return f.hasVNNI || f.hasAMX || f.hasDotProduct ? 0.6 : 0.9
+        // q4 encoders compute like int8 plus the codes' unpacking and per-block scaling; decode is
+        // bound by reading the weights, which `estimateLatencyMs` takes from the q4 size.
+        case .q4: return f.hasVNNI ? 0.8 : 4
         }
     }
 
@@ -431,9 +436,26 @@ public enum ModelSelector {
                     continue
                 }
                 if dtype == .int8, accuracy != nil, !measured { accuracy = accuracy.map { $0 - 0.01 } }
+                if dtype == .q4, accuracy != nil, !measured { accuracy = accuracy.map { $0 - 0.02 } }
                 viable.append(Viable(entry: entry, dtype: dtype, method: method, latency: latency, measured: measured,
                                      memory: memory, accuracy: accuracy, accuracySource: accuracySource,
                                      random: availability.weightsAreRandom, notes: notes))
+            }
+        }
+
+        // q4 loses more precision than the other dtypes: it is a candidate only where the priority is
+        // speed or a memory limit leaves the model no other dtype.
+        if priority != .speed {
+            let others = viable.filter { $0.dtype != .q4 }
+            let fitsOtherwise = Set(others.map(\.entry.id))
+            viable.removeAll { v in
+                guard v.dtype == .q4, fitsOtherwise.contains(v.entry.id) else { return false }
+                rejections.append(Rejection(modelID: v.entry.id, dtype: .q4, reason: .q4NotNeeded,
+                    message: "q4 not needed: chosen only when a memory limit leaves no other dtype or the priority is "
+                        + "speed (priority \(priority.rawValue); the model runs in "
+                        + others.filter { $0.entry.id == v.entry.id }.map(\.dtype.rawValue)
+                            .joined(separator: ", ") + ")"))
+                return true
             }
         }
 
@@ -451,7 +473,7 @@ public enum ModelSelector {
             if let a = v.accuracy { return a }
             let sizePrior = min(0.9, max(0.4, 0.5 + 0.1 * log10(Double(v.entry.parameters) / 1e7)))
             let methodPrior: Double = v.method == .zeroShotEmbedding ? -0.05 : 0
-            return sizePrior + methodPrior + (v.dtype == .int8 ? -0.01 : 0)
+            return sizePrior + methodPrior + (v.dtype == .int8 ? -0.01 : v.dtype == .q4 ? -0.02 : 0)
         }
         let bestQuality = viable.map(quality).max() ?? 1
         let memoryScale = Double(limits.map(\.bytes).min() ?? info.effectiveAvailableMemoryBytes)

@@ -51,7 +51,7 @@ public final class TextModel: Sendable {
     /// `ManagerConfiguration.fromEnvironment()`), or by path when `model` names a file or folder.
     /// - Parameters:
     ///   - model: a catalog id, or the path of a `.smm` file or a Hugging Face model folder.
-    ///   - dtype: f16, bf16 or int8 round or quantize the weights at load; nil keeps them as stored.
+    ///   - dtype: f16, bf16, int8 or q4 round or quantize the weights at load; nil keeps them as stored.
     /// - Throws: `ManagerError.unknownModel` / `.modelUnavailable` (with the command that fetches
     ///   it), `.unsupportedTask` for a GPT-2 model, and the engine's errors for damaged files.
     public static func load(_ model: String, dtype: ModelDType? = nil) async throws -> TextModel {

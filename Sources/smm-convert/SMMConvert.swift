@@ -1,4 +1,4 @@
-// `smm-convert HF_DIR -o OUT [--dtype f32|f16|bf16|int8] [--force] [--verify]`: a Hugging Face model
+// `smm-convert HF_DIR -o OUT [--dtype f32|f16|bf16|int8|q4] [--force] [--verify]`: a Hugging Face model
 // directory (bert, distilbert, gpt2) to one `.smm` file, written atomically. See Docs/FORMAT.md.
 import ArgumentParser
 import Foundation
@@ -23,7 +23,9 @@ struct SMMConvert: ParsableCommand {
             then renamed): a source whose config and weights disagree, or with NaN or infinite weights, \
             is refused and OUT left as it was. With \
             --dtype f16, bf16 or int8, weight matrices are stored in that type (int8: symmetric, one \
-            scale per output channel); biases, LayerNorm and small matrices stay f32.
+            scale per output channel); with q4, in 4-bit blocks of 32 with an f16 scale each (format \
+            1.2; matrices whose inputs are not a multiple of 32, and position embeddings, int8); \
+            biases, LayerNorm and small matrices stay f32.
             """,
         version: ModelConverter.version)
 
@@ -33,7 +35,7 @@ struct SMMConvert: ParsableCommand {
     @Option(name: [.short, .customLong("output")], help: "The .smm file to write.")
     var output: String
 
-    @Option(help: "Storage type of the weight matrices: f32, f16, bf16 or int8.")
+    @Option(help: "Storage type of the weight matrices: f32, f16, bf16, int8 or q4.")
     var dtype: ModelDType = .f32
 
     @Flag(help: "Overwrite the output file if it exists.")

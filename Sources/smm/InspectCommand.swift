@@ -107,7 +107,7 @@ struct InspectCommand: ParsableCommand {
         for f in p.sourceFiles {
             print("            \(f.name.padding(toLength: 26, withPad: " ", startingAt: 0)) \(String(f.bytes).leftPad(11)) B  sha256 \(f.sha256.isEmpty ? "(not recorded)" : f.sha256)")
         }
-        print("Tensors:    \(smm.tensors.count) (\(weights.count) weights, \(smm.tensors.count - weights.count) int8 scale vectors)")
+        print("Tensors:    \(smm.tensors.count) (\(weights.count) weights, \(smm.tensors.count - weights.count) scale tensors)")
         let width = min(64, max(20, smm.tensors.map(\.name.count).max() ?? 20))
         print("  " + "name".padding(toLength: width, withPad: " ", startingAt: 0) + "  dtype  " + "shape".padding(toLength: 16, withPad: " ", startingAt: 0)
               + "      bytes      offset  quantization")
@@ -121,6 +121,8 @@ struct InspectCommand: ParsableCommand {
                 quant = "int8/channel axis \(axis), scales '\(smm.tensors[scale].name)'"
             case let .packedPanels(axis):
                 quant = "packed panels of \(SMMPanelLayout.columns), outputs on axis \(axis)"
+            case let .q4Blocks(axis, scale):
+                quant = "q4 blocks of \(SMMQ4Blocks.blockSize), outputs on axis \(axis), scales '\(smm.tensors[scale].name)'"
             case .none:
                 break
             }
@@ -132,7 +134,7 @@ struct InspectCommand: ParsableCommand {
     }
 
     private func isScale(_ entry: SMMTensorEntry, in smm: SMMFile) -> Bool {
-        smm.tensors.contains { if case let .int8PerChannel(_, s) = $0.quantization { return smm.tensors[s] == entry }; return false }
+        smm.tensors.contains { smm.scaleEntry(for: $0) == entry }
     }
 
     private func dtypeSummary(_ smm: SMMFile) -> String {
@@ -163,6 +165,10 @@ struct InspectCommand: ParsableCommand {
             case let .packedPanels(axis):
                 fields.append(("quantization", .record([("scheme", .string("packed_panels")), ("axis", .int(axis)),
                                                         ("columns", .int(SMMPanelLayout.columns))])))
+            case let .q4Blocks(axis, scale):
+                fields.append(("quantization", .record([("scheme", .string("q4_blocks")), ("axis", .int(axis)),
+                                                        ("block", .int(SMMQ4Blocks.blockSize)),
+                                                        ("scales", .string(smm.tensors[scale].name))])))
             case .none:
                 break
             }
@@ -225,5 +231,5 @@ private func formatCount(_ n: Int) -> String {
     n >= 1_000_000 ? String(format: "%.1f M", Double(n) / 1e6) : n >= 1000 ? String(format: "%.1f k", Double(n) / 1e3) : "\(n)"
 }
 
-/// `--dtype f32|f16|bf16|int8` on model-running commands.
+/// `--dtype f32|f16|bf16|int8|q4` on model-running commands.
 extension ModelDType: ExpressibleByArgument {}

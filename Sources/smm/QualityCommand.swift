@@ -43,20 +43,20 @@ struct QualityCommand: AsyncParsableCommand {
         if let dtypes { _ = try Self.parseDTypes(dtypes) }
     }
 
-    /// The dtypes of a `--dtypes` list: comma-separated f16, bf16 or int8, each once.
+    /// The dtypes of a `--dtypes` list: comma-separated f16, bf16, int8 or q4, each once.
     /// - Throws: `ValidationError` for an empty list or entry, an unknown dtype (f32 included: it is
     ///   the reference) or a repeated one.
     static func parseDTypes(_ list: String) throws -> [ModelDType] {
         let names = list.split(separator: ",", omittingEmptySubsequences: false)
             .map { $0.trimmingCharacters(in: .whitespaces) }
         guard names.contains(where: { !$0.isEmpty }) else {
-            throw ValidationError("--dtypes is empty: give one or more of f16, bf16, int8, comma-separated")
+            throw ValidationError("--dtypes is empty: give one or more of f16, bf16, int8, q4, comma-separated")
         }
         var dtypes: [ModelDType] = []
         for name in names {
             guard !name.isEmpty else { throw ValidationError("--dtypes '\(list)' has an empty entry") }
             guard let dtype = ModelDType(rawValue: name), dtype != .f32 else {
-                throw ValidationError("--dtypes: '\(name)' is not one of f16, bf16, int8")
+                throw ValidationError("--dtypes: '\(name)' is not one of f16, bf16, int8, q4")
             }
             guard !dtypes.contains(dtype) else { throw ValidationError("--dtypes lists '\(name)' twice") }
             dtypes.append(dtype)

@@ -27,7 +27,7 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Folder of models the manager selects from when -m is not given (default: $SMM_MODELS_DIR, else the per-user folder smm fetch fills: ~/.cache/smm/models on Linux).")
     var modelsDir: String?
 
-    @Option(help: "Quantize the weights at load: f16, bf16 or int8 (as smm-convert --dtype would store them).")
+    @Option(help: "Quantize the weights at load: f16, bf16, int8 or q4 (as smm-convert --dtype would store them).")
     var dtype: ModelDType?
 
     @Option(help: "Threads to run on (default: the physical cores this process may use).")
@@ -111,6 +111,7 @@ struct InfoCommand: ParsableCommand {
                                ("openblas_core", BLAS.openBLASCoreName.map(JSONValue.string) ?? .null),
                                ("f32_kernel", .string(f32Kernel)), ("int8_kernel", .string(QuantizedLinear.kernel.rawValue)),
                                ("bf16_kernel", BF16Linear.isAvailable ? .string(BF16Linear.kernel.rawValue) : .null),
+                               ("q4_kernel", .string(Q4Linear.kernel.rawValue)),
                                ("cpu", .string(cpu.modelName)), ("threads", .int(threads)),
                                ("avx2", .bool(cpu.hasAVX2)), ("avx512", .bool(cpu.hasAVX512)),
                                ("vnni", .bool(cpu.hasVNNI)), ("bf16", .bool(cpu.hasBF16)), ("amx", .bool(cpu.hasAMX)),
@@ -119,7 +120,8 @@ struct InfoCommand: ParsableCommand {
             print("BLAS:    \(BLAS.backendDescription)")
             print("Kernels: f32 \(f32Kernel == "blas" ? "OpenBLAS sgemm" : "AVX-512 on packed panels (SMM_F32_KERNEL=blas for OpenBLAS)"), "
                   + "int8 \(QuantizedLinear.kernel.rawValue), "
-                  + "bf16 \(BF16Linear.isAvailable ? BF16Linear.kernel.rawValue : "none (bf16 files run in f32)")")
+                  + "bf16 \(BF16Linear.isAvailable ? BF16Linear.kernel.rawValue : "none (bf16 files run in f32)"), "
+                  + "q4 \(Q4Linear.isFast ? Q4Linear.kernel.rawValue : "portable Swift (slow: no AVX-512 VNNI)")")
             print("CPU:     \(cpu.modelName)")
             print("Threads: \(threads)")
             print("Features: avx2=\(cpu.hasAVX2) avx512=\(cpu.hasAVX512) vnni=\(cpu.hasVNNI) bf16=\(cpu.hasBF16) amx=\(cpu.hasAMX) amx_bf16=\(cpu.hasAMXBF16)")

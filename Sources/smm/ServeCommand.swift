@@ -56,7 +56,7 @@ struct ServeCommand: AsyncParsableCommand {
     var threads: Int?
     @Option(help: "Folder of models the manager selects from (default: $SMM_MODELS_DIR, else the per-user folder smm fetch fills: ~/.cache/smm/models on Linux).")
     var modelsDir: String?
-    @Option(help: "Quantize the weights at load: f16, bf16 or int8.")
+    @Option(help: "Quantize the weights at load: f16, bf16, int8 or q4.")
     var dtype: ModelDType?
     @Option(help: "trace, debug, info, notice, warning, error (default info; trace logs request texts). Env: SMM_LOG_LEVEL.")
     var logLevel: String?

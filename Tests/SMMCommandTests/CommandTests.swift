@@ -22,13 +22,14 @@ final class QualityCommandTests: XCTestCase {
     func testDTypeLists() throws {
         XCTAssertEqual(try QualityCommand.parseDTypes(" int8 , f16"), [.int8, .f16])
         XCTAssertEqual(try QualityCommand.parseDTypes("bf16"), [.bf16])
-        assertRejected("", "--dtypes is empty: give one or more of f16, bf16, int8, comma-separated")
-        assertRejected(",", "--dtypes is empty: give one or more of f16, bf16, int8, comma-separated")
-        assertRejected(" , ", "--dtypes is empty: give one or more of f16, bf16, int8, comma-separated")
+        XCTAssertEqual(try QualityCommand.parseDTypes("q4,int8"), [.q4, .int8])
+        assertRejected("", "--dtypes is empty: give one or more of f16, bf16, int8, q4, comma-separated")
+        assertRejected(",", "--dtypes is empty: give one or more of f16, bf16, int8, q4, comma-separated")
+        assertRejected(" , ", "--dtypes is empty: give one or more of f16, bf16, int8, q4, comma-separated")
         assertRejected("f16,,int8", "--dtypes 'f16,,int8' has an empty entry")
         assertRejected("f16,", "--dtypes 'f16,' has an empty entry")
-        assertRejected("f32", "--dtypes: 'f32' is not one of f16, bf16, int8")
-        assertRejected("int4", "--dtypes: 'int4' is not one of f16, bf16, int8")
+        assertRejected("f32", "--dtypes: 'f32' is not one of f16, bf16, int8, q4")
+        assertRejected("int4", "--dtypes: 'int4' is not one of f16, bf16, int8, q4")
         assertRejected("int8,int8", "--dtypes lists 'int8' twice")
     }
 
@@ -40,7 +41,7 @@ final class QualityCommandTests: XCTestCase {
         XCTAssertEqual(try QualityCommand.parse(["-m", "model", "--candidate", "c.smm"]).candidate, "c.smm")
         XCTAssertThrowsError(try QualityCommand.parse(["-m", "model", "--dtypes", ""])) { error in
             XCTAssertEqual(QualityCommand.message(for: error),
-                           "--dtypes is empty: give one or more of f16, bf16, int8, comma-separated")
+                           "--dtypes is empty: give one or more of f16, bf16, int8, q4, comma-separated")
         }
         XCTAssertThrowsError(try QualityCommand.parse(["-m", "model", "--dtypes", "int8", "--candidate", "c.smm"])) { error in
             XCTAssertEqual(QualityCommand.message(for: error),

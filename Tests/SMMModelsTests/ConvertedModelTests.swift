@@ -435,7 +435,7 @@ final class ConvertedModelTests: XCTestCase {
         let baseline = try base.embed(subset)
         var sizes: [ModelDType: Int] = [:]
         // f32 and int8 only: a debug build converts slowly (f16 and bf16 measure 0.9999997 and 0.99999).
-        for dtype in [ModelDType.f32, .int8] {
+        for dtype in [ModelDType.f32, .int8, .q4] {
             let out = dir.appendingPathComponent("minilm-\(dtype.rawValue).smm")
             var options = ModelConverter.Options(dtype: dtype)
             options.hashSources = false
@@ -451,11 +451,15 @@ final class ConvertedModelTests: XCTestCase {
             case .f32: XCTAssertEqual(got, baseline, "f32 file embeddings must equal the directory's")
             case .f16, .bf16: XCTAssertGreaterThanOrEqual(vsReference, 0.999, "\(dtype)")
             case .int8: XCTAssertGreaterThanOrEqual(vsReference, 0.995, "int8 cosine to the f32 reference")
+            // 4-bit blocks lose far more (measured 0.9067 here; Docs/BENCHMARKS.md for held-out sentences).
+            case .q4: XCTAssertGreaterThanOrEqual(vsReference, 0.90, "q4 cosine to the f32 reference")
             }
             try FileManager.default.removeItem(at: out)
         }
         let ratio = Double(sizes[.int8]!) / Double(sizes[.f32]!)
-        print("[smm-minilm] int8/f32 size ratio \(ratio)")
+        let q4Ratio = Double(sizes[.q4]!) / Double(sizes[.f32]!)
+        print("[smm-minilm] int8/f32 size ratio \(ratio), q4/f32 \(q4Ratio)")
         XCTAssertLessThanOrEqual(ratio, 0.30)
+        XCTAssertLessThanOrEqual(q4Ratio, 0.20)
     }
 }

@@ -137,6 +137,39 @@ final class SelectionTests: XCTestCase {
         XCTAssertEqual(b.latencyMs, f.latencyMs, accuracy: 1e-9)
     }
 
+    func testQ4IsChosenOnlyWhenMemoryNeedsItOrThePriorityIsSpeed() throws {
+        // The generation model offered in f32 (320 MB), int8 (80 MB) and q4 (45 MB).
+        catalog = try ModelCatalog(entries: catalog.entries.map { entry in
+            var e = entry
+            if e.id == "gen" { e.sizeBytes.int8 = e.parameters; e.sizeBytes.q4 = e.parameters / 32 * 18 }
+            return e
+        })
+        let all: Set<ModelDType> = [.f32, .int8, .q4]
+        let balanced = ModelSelector.select(SelectionRequirements(task: .generation, allowRandomWeights: true),
+                                            context: context(Machines.highEnd, supported: all))
+        XCTAssertNotEqual(balanced.chosen?.key.dtype, .q4, balanced.explanation)
+        XCTAssertNotNil(balanced.chosen, balanced.explanation)
+        XCTAssertEqual(reasons(balanced)["gen/q4"], .q4NotNeeded)
+        let message = try XCTUnwrap(balanced.rejections.first { $0.reason == .q4NotNeeded }?.message)
+        XCTAssertTrue(message.contains("f32, int8"), message)
+        // A memory limit that only q4 fits.
+        let tight = ModelSelector.select(SelectionRequirements(task: .generation, memoryLimitBytes: 60_000_000,
+                                                               allowRandomWeights: true),
+                                         context: context(Machines.highEnd, supported: all))
+        XCTAssertEqual(tight.chosen?.key, ModelKey("gen", .q4), tight.explanation)
+        // Priority speed: decode reads fewer bytes in q4, so it is estimated fastest and chosen.
+        let speed = ModelSelector.select(SelectionRequirements(task: .generation, priority: .speed, allowRandomWeights: true),
+                                         context: context(Machines.highEnd, supported: all))
+        XCTAssertEqual(speed.chosen?.key, ModelKey("gen", .q4), speed.explanation)
+        let q4 = try XCTUnwrap(speed.candidates.first { $0.key.dtype == .q4 })
+        let int8 = try XCTUnwrap(speed.candidates.first { $0.key.dtype == .int8 })
+        XCTAssertLessThan(q4.latencyMs, int8.latencyMs)
+        // Where the backend has no fast q4 kernel it is not offered.
+        let without = ModelSelector.select(SelectionRequirements(task: .generation, priority: .speed, allowRandomWeights: true),
+                                           context: context(Machines.highEnd, supported: [.f32, .int8]))
+        XCTAssertEqual(reasons(without)["gen/q4"], .unsupportedDType)
+    }
+
     func testPreferencesAndDTypes() {
         let preferred = ModelSelector.select(SelectionRequirements(task: .sentiment, priority: .speed),
                                              context: context(preference: TaskPreference(preferred: ["classifier"])))

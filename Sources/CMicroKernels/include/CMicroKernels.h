@@ -1,5 +1,5 @@
 // SIMD micro-kernels that Swift cannot express: int8 dot-product matrix blocks on packed data
-// (AVX-512 VNNI and AMX), bf16 panels (AVX512_BF16 and AMX-BF16) and fp32 panels (AVX-512F).
+// (AVX-512 VNNI and AMX), 4-bit block weights (AVX-512 VNNI), bf16 panels (AVX512_BF16 and AMX-BF16) and fp32 panels (AVX-512F).
 //
 // Only the innermost loops live here. Quantization, packing, threading and dispatch are Swift
 // (SMMKernels/QuantizedLinear.swift, Int8Packing.swift), and every kernel here has a plain Swift
@@ -185,6 +185,35 @@ int smm_f32_avx512_available(void);
 /// (padded) bias values or is NULL. Requires smm_f32_avx512_available().
 void smm_f32_avx512_panel(const float *a, size_t lda, int rows, const float *panel, int depth,
                           const float *bias, float *c, size_t ldc, int columns);
+
+// ---- 4-bit block weights (AVX-512 VNNI) ----------------------------------------------------------
+//
+// Packed layout "Q4 16x32" (built by `Q4Matrix` in Swift from the file's q4 blocks, SMMQ4Blocks):
+//   N outputs in panels of 16, K inputs in blocks of 32 (blocks = K / 32); panel p is one run of
+//   panelBytes = blocks * 256 bytes, and within it block b is 256 bytes, of which
+//       byte  b * 256 + h * 64 + c * 4 + t   (h < 4, c < 16, t < 4)
+//   holds code(16 p + c, 32 b + 8 h + t) in its low nibble and code(16 p + c, 32 b + 8 h + 4 + t)
+//   in its high nibble (codes 0...15 stand for code - 8 steps of the block's scale; 8 past N).
+//   So each nibble half of a 64-byte line is the first operand of one `vpdpbusd` for 16 outputs.
+// Scales: f16 bits, 16 per (panel, block): scales[(p * blocks + b) * 16 + c] = scale(16 p + c, b),
+//   0 past N.
+// Activations: row i of K signed bytes at a + i * lda, quantized per block of 32 with the float
+//   aScale[i * lds + b] and the int32 aSum[i * lds + b] = sum of that block's 32 bytes.
+// Result, for every output n < columns (counted from the first panel's first output):
+//   acc = 0; for b = 0 ..< blocks, in order:
+//       acc = fma(float(dot_b(w codes, a) - 8 * aSum_b), float(f16 scale(n, b)) * aScale_b, acc)
+//   out[i * ldo + n] = acc + bias[n]   (or acc when bias is NULL)
+// which `Q4Reference` in Swift computes the same way, bit for bit.
+
+/// 1 when this CPU (and OS) run AVX-512 F/BW/VL, VNNI and F16C conversions, so
+/// smm_q4_vnni512_gemm may be called.
+int smm_q4_vnni512_available(void);
+
+/// `rows` activation rows (any number) against `panels` consecutive panels starting at `w` (and
+/// their scales at `scales`). Requires smm_q4_vnni512_available().
+void smm_q4_vnni512_gemm(const int8_t *a, size_t lda, const float *aScale, const int32_t *aSum, size_t lds,
+                         int rows, const uint8_t *w, const uint16_t *scales, int blocks, int panels,
+                         const float *bias, float *out, size_t ldo, int columns);
 
 #ifdef __cplusplus
 }
