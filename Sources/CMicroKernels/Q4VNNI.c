@@ -82,6 +82,46 @@ SMM_INLINE SMM_Q4 void panel(const int rows, const int8_t *a, size_t lda, const 
     }
 }
 
+/// `Q4Linear.quantizeRow` in AVX-512, bit for bit: per block of 32, amax = max |x|; when it is
+/// positive and every x finite, inverse = 127 / amax, y = x * inverse, code = trunc(y) plus one step
+/// away from zero when the exact remainder is at least 1/2, clamped to ±127; scale = amax / 127.
+/// Otherwise codes 0 and scale 0 (all zero) or NaN (a NaN or infinity).
+static SMM_Q4 void quantize_row(const float *x, int k, int8_t *q, float *scales, int32_t *sums) {
+    const __m512i absMask = _mm512_set1_epi32(0x7fffffff);
+    const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
+    const __m512 hi = _mm512_set1_ps(127.0f), lo = _mm512_set1_ps(-127.0f);
+    for (int b = 0; b < k / 32; b++) {
+        const __m512 v0 = _mm512_loadu_ps(x + 32 * b), v1 = _mm512_loadu_ps(x + 32 * b + 16);
+        const __mmask16 bad = _mm512_cmp_ps_mask(_mm512_sub_ps(v0, v0), zero, _CMP_NEQ_UQ)
+                            | _mm512_cmp_ps_mask(_mm512_sub_ps(v1, v1), zero, _CMP_NEQ_UQ);
+        const __m512 a0 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v0), absMask));
+        const __m512 a1 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v1), absMask));
+        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(a0, a1));
+        if (bad || !(amax > 0)) {
+            memset(q + 32 * b, 0, 32);
+            sums[b] = 0;
+            scales[b] = bad ? __builtin_nanf("") : 0.0f;
+            continue;
+        }
+        const __m512 inverse = _mm512_set1_ps(127.0f / amax);
+        __m512i codes[2];
+        const __m512 v[2] = {v0, v1};
+        for (int h = 0; h < 2; h++) {
+            const __m512 y = _mm512_mul_ps(v[h], inverse);
+            const __m512 t = _mm512_roundscale_ps(y, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            const __m512 r = _mm512_sub_ps(y, t);
+            __m512 c = _mm512_mask_add_ps(t, _mm512_cmp_ps_mask(r, half, _CMP_GE_OQ), t, one);
+            c = _mm512_mask_sub_ps(c, _mm512_cmp_ps_mask(r, _mm512_sub_ps(zero, half), _CMP_LE_OQ), c, one);
+            c = _mm512_min_ps(_mm512_max_ps(c, lo), hi);
+            codes[h] = _mm512_cvttps_epi32(c);
+        }
+        _mm_storeu_si128((__m128i *)(q + 32 * b), _mm512_cvtepi32_epi8(codes[0]));
+        _mm_storeu_si128((__m128i *)(q + 32 * b + 16), _mm512_cvtepi32_epi8(codes[1]));
+        sums[b] = _mm512_reduce_add_epi32(_mm512_add_epi32(codes[0], codes[1]));
+        scales[b] = amax / 127.0f;
+    }
+}
+
 SMM_Q4 void smm_q4_vnni512_gemm(const int8_t *a, size_t lda, const float *aScale, const int32_t *aSum, size_t lds,
                                 int rows, const uint8_t *w, const uint16_t *scales, int blocks, int panels,
                                 const float *bias, float *out, size_t ldo, int columns) {
@@ -110,9 +150,17 @@ SMM_Q4 void smm_q4_vnni512_gemm(const int8_t *a, size_t lda, const float *aScale
     }
 }
 
+void smm_q4_quantize_row(const float *x, int k, int8_t *q, float *scales, int32_t *sums) {
+    if (smm_q4_vnni512_available()) quantize_row(x, k, q, scales, sums);
+}
+
 #else  // not x86-64: no kernel; Swift uses `Q4Reference` and never calls this.
 
 int smm_q4_vnni512_available(void) { return 0; }
+
+void smm_q4_quantize_row(const float *x, int k, int8_t *q, float *scales, int32_t *sums) {
+    (void)x; (void)k; (void)q; (void)scales; (void)sums;
+}
 
 void smm_q4_vnni512_gemm(const int8_t *a, size_t lda, const float *aScale, const int32_t *aSum, size_t lds,
                          int rows, const uint8_t *w, const uint16_t *scales, int blocks, int panels,

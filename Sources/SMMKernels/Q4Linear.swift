@@ -53,7 +53,11 @@ public enum Q4Linear {
                     let a = qa.baseAddress!, s = scales.baseAddress!, u = sums.baseAddress!
                     // 1. Quantize the rows.
                     for r in 0..<m {
-                        quantizeRow(x + r * k, count: k, into: a + r * k, scales: s + r * blocks, sums: u + r * blocks)
+                        if kernel == .vnni512 {
+                            smm_q4_quantize_row(x + r * k, Int32(k), a + r * k, s + r * blocks, u + r * blocks)
+                        } else {
+                            quantizeRow(x + r * k, count: k, into: a + r * k, scales: s + r * blocks, sums: u + r * blocks)
+                        }
                     }
                     let job = Job(a: a, scales: s, sums: u, rows: m, weight: w, bias: bias, out: out,
                                   activation: activation, kernel: kernel)
@@ -81,6 +85,8 @@ public enum Q4Linear {
     /// Quantizes `k` floats (a multiple of 32) per block of 32: scale d = max|x| / 127 (0 for an
     /// all-zero block), codes q = round(x × 127 / max|x|) (ties away from zero) in −127...127, and
     /// each block's sum of codes. Non-finite inputs give a NaN scale (a NaN output, never a trap).
+    /// The definition of `smm_q4_quantize_row`, which the VNNI path runs (the tests hold them to the
+    /// same bits).
     @inline(__always)
     public static func quantizeRow(_ x: UnsafePointer<Float>, count k: Int, into q: UnsafeMutablePointer<Int8>,
                                    scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Int32>) {
@@ -96,9 +102,14 @@ public enum Q4Linear {
             if amax > 0 && finite {
                 let inverse = 127 / amax
                 for j in 0..<32 {
-                    let c = Int8(max(-127, min(127, (v[j] * inverse).rounded())))
-                    q[32 * b + j] = c
-                    sum &+= Int32(c)
+                    // Round half away from zero without a call to roundf (which the baseline x86-64
+                    // target makes of `rounded()`): truncate, then step by the exact remainder.
+                    let y = v[j] * inverse
+                    let t = Int32(y)
+                    let r = y - Float(t)
+                    let c = max(-127, min(127, t &+ (r >= 0.5 ? 1 : 0) &- (r <= -0.5 ? 1 : 0)))
+                    q[32 * b + j] = Int8(truncatingIfNeeded: c)
+                    sum &+= c
                 }
                 scales[b] = amax / 127
             } else {

@@ -150,6 +150,29 @@ final class Q4LinearTests: XCTestCase {
         XCTAssertTrue(scales[0].isNaN)
     }
 
+    func testVectorActivationQuantizerGivesTheSwiftBits() throws {
+        try requireVNNI()
+        var rng = SeededRandom(seed: 29)
+        for k in [32, 64, 768, 3072] {
+            var x = rng.floats(k, -3...3)
+            for i in 0..<k where i % 41 == 2 { x[i] *= 1000 }
+            for i in 0..<k where i % 67 == 9 { x[i] = Float(Int(x[i] * 4)) / 4 }     // exact quarters: ties after scaling
+            if k >= 768 {
+                for i in 64..<96 { x[i] = 0 }                                          // an all-zero block
+                x[100] = .nan
+                x[140] = -.infinity
+                x[200] = 1e-40                                                         // subnormal
+            }
+            var qs = [Int8](repeating: 1, count: k), ss = [Float](repeating: 1, count: k / 32), us = [Int32](repeating: 1, count: k / 32)
+            var qc = qs, sc = ss, uc = us
+            Q4Linear.quantizeRow(x, count: k, into: &qs, scales: &ss, sums: &us)
+            smm_q4_quantize_row(x, Int32(k), &qc, &sc, &uc)
+            XCTAssertEqual(qc, qs, "codes, k \(k)")
+            XCTAssertEqual(sc.map(\.bitPattern), ss.map(\.bitPattern), "scales, k \(k)")
+            XCTAssertEqual(uc, us, "sums, k \(k)")
+        }
+    }
+
     // MARK: - Kernels
 
     private struct Case {

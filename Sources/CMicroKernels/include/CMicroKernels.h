@@ -209,6 +209,10 @@ void smm_f32_avx512_panel(const float *a, size_t lda, int rows, const float *pan
 /// smm_q4_vnni512_gemm may be called.
 int smm_q4_vnni512_available(void);
 
+/// `Q4Linear.quantizeRow` (k a multiple of 32) in AVX-512, bit for bit: the int8 codes, the float
+/// scale and the int32 sum of each block of 32. Does nothing unless smm_q4_vnni512_available().
+void smm_q4_quantize_row(const float *x, int k, int8_t *q, float *scales, int32_t *sums);
+
 /// `rows` activation rows (any number) against `panels` consecutive panels starting at `w` (and
 /// their scales at `scales`). Requires smm_q4_vnni512_available().
 void smm_q4_vnni512_gemm(const int8_t *a, size_t lda, const float *aScale, const int32_t *aSum, size_t lds,
