@@ -121,7 +121,7 @@ struct InfoCommand: ParsableCommand {
             print("Kernels: f32 \(f32Kernel == "blas" ? "OpenBLAS sgemm" : "AVX-512 on packed panels (SMM_F32_KERNEL=blas for OpenBLAS)"), "
                   + "int8 \(QuantizedLinear.kernel.rawValue), "
                   + "bf16 \(BF16Linear.isAvailable ? BF16Linear.kernel.rawValue : "none (bf16 files run in f32)"), "
-                  + "q4 \(Q4Linear.isFast ? Q4Linear.kernel.rawValue : "portable Swift (slow: no AVX-512 VNNI)")")
+                  + "q4 \(Q4Linear.isFast ? Q4Linear.kernel.rawValue : "portable Swift (slow: no AVX-512 VNNI, or SMM_Q4_KERNEL=portable)")")
             print("CPU:     \(cpu.modelName)")
             print("Threads: \(threads)")
             print("Features: avx2=\(cpu.hasAVX2) avx512=\(cpu.hasAVX512) vnni=\(cpu.hasVNNI) bf16=\(cpu.hasBF16) amx=\(cpu.hasAMX) amx_bf16=\(cpu.hasAMXBF16)")

@@ -142,10 +142,13 @@ final class FaultTests: XCTestCase {
         let file = dir.appendingPathComponent("int8.smm")
         try ModelConverter.convert(directory: URL(fileURLWithPath: fixtureModel("tiny-bert")), to: file,
                                    options: ModelConverter.Options(dtype: .int8))
-        func embed(_ environment: [String: String]) throws -> [Double] {
+        let q4File = dir.appendingPathComponent("q4.smm")
+        try ModelConverter.convert(directory: URL(fileURLWithPath: fixtureModel("tiny-bert")), to: q4File,
+                                   options: ModelConverter.Options(dtype: .q4))
+        func embed(_ environment: [String: String], model: URL? = nil) throws -> [Double] {
             let process = Process()
             process.executableURL = try smmBinary()
-            process.arguments = ["embed", "-m", file.path, "--json", "good news about the market"]
+            process.arguments = ["embed", "-m", (model ?? file).path, "--json", "good news about the market"]
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
             let out = Pipe()
             process.standardOutput = out
@@ -157,10 +160,16 @@ final class FaultTests: XCTestCase {
             let object = try XCTUnwrap(try JSONParser.parse(Array(data)).objectValue)
             return try XCTUnwrap(object["embedding"]?.arrayValue?.compactMap(\.doubleValue))
         }
-        let forced = ["SMM_INT8_KERNEL": "portable", "SMM_F32_KERNEL": "blas", "SMM_BF16_KERNEL": "portable"]
+        let forced = ["SMM_INT8_KERNEL": "portable", "SMM_F32_KERNEL": "blas", "SMM_BF16_KERNEL": "portable",
+                      "SMM_Q4_KERNEL": "portable"]
         let portable = try embed(forced), fast = try embed([:])
         XCTAssertEqual(portable.count, 64)
         XCTAssertLessThan(zip(portable, fast).map { abs($0 - $1) }.max() ?? 1, 1e-5)
+        // The q4 reference kernel gives the VNNI kernel's bits; only the f32 parts (OpenBLAS against
+        // the packed kernel) may differ in the last places.
+        let q4Portable = try embed(forced, model: q4File), q4Fast = try embed([:], model: q4File)
+        XCTAssertEqual(q4Portable.count, 64)
+        XCTAssertLessThan(zip(q4Portable, q4Fast).map { abs($0 - $1) }.max() ?? 1, 1e-5)
         let info = Process()
         info.executableURL = try smmBinary()
         info.arguments = ["info"]
@@ -173,5 +182,6 @@ final class FaultTests: XCTestCase {
         XCTAssertTrue(text.contains("int8 portable"), text)
         XCTAssertTrue(text.contains("f32 OpenBLAS"), text)
         XCTAssertTrue(text.contains("bf16 none"), text)
+        XCTAssertTrue(text.contains("q4 portable"), text)
     }
 }
