@@ -141,7 +141,8 @@ enum ProbeCache {
     static func load(_ url: URL, machineID: String, now: Double = Date().timeIntervalSince1970) -> ThroughputProbe? {
         guard let data = try? Data(contentsOf: url),
               let probes = try? JSONDecoder().decode([String: ThroughputProbe].self, from: data),
-              let probe = probes[machineID], now - probe.measuredAt < maxAge, probe.multiCoreGFLOPS > 0 else { return nil }
+              let probe = probes[machineID], now - probe.measuredAt < maxAge, probe.multiCoreGFLOPS > 0,
+              probe.bandwidthMethod == ThroughputMeter.bandwidthMethod else { return nil }
         return probe
     }
 

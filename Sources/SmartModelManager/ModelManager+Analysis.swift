@@ -64,7 +64,7 @@ extension ModelManager {
         logger.debug("""
             probe: sgemm \(String(format: "%.1f", t?.singleCoreGFLOPS ?? 0)) GFLOP/s on one core, \
             \(String(format: "%.1f", t?.multiCoreGFLOPS ?? 0)) on \(t?.threads ?? 0) threads; \
-            copy \(String(format: "%.1f", t?.memoryBandwidthGBps ?? 0)) GB/s; score \(a.score) → \(a.tier.rawValue) \
+            memory read \(String(format: "%.1f", t?.memoryBandwidthGBps ?? 0)) GB/s; score \(a.score) → \(a.tier.rawValue) \
             (\(a.points.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.1f", $0.value))" }.joined(separator: ", "))); \
             cache budget \(ByteFormat.string(cache.budget)); analysed in \(ms(since: start)) ms
             """)

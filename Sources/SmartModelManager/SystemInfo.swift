@@ -137,8 +137,12 @@ public struct ThroughputProbe: Sendable, Codable, Equatable {
     public var singleCoreGFLOPS: Double
     /// The same with one sgemm per usable core at once, GFLOP/s in total.
     public var multiCoreGFLOPS: Double
-    /// Memory copy bandwidth (bytes read + written per second), GB/s.
+    /// Memory read bandwidth of every thread at once over a buffer larger than the caches (what a
+    /// decode step does with the weights), GB/s.
     public var memoryBandwidthGBps: Double
+    /// How `memoryBandwidthGBps` was measured (`ThroughputMeter.bandwidthMethod`); a cached probe
+    /// measured another way (an older build's 32 MB copy, which the L3 cache could hold) is measured again.
+    public var bandwidthMethod: String?
     /// When it was measured (seconds since 1970).
     public var measuredAt: Double
     /// The machine it was measured on (`SystemInfo.machineID`).
@@ -148,7 +152,9 @@ public struct ThroughputProbe: Sendable, Codable, Equatable {
 
     /// A probe result given by hand (fake machines).
     public init(singleCoreGFLOPS: Double, multiCoreGFLOPS: Double, memoryBandwidthGBps: Double,
-                measuredAt: Double = Date().timeIntervalSince1970, machineID: String = "", threads: Int = 1) {
+                measuredAt: Double = Date().timeIntervalSince1970, machineID: String = "", threads: Int = 1,
+                bandwidthMethod: String? = nil) {
+        self.bandwidthMethod = bandwidthMethod
         self.singleCoreGFLOPS = singleCoreGFLOPS
         self.multiCoreGFLOPS = multiCoreGFLOPS
         self.memoryBandwidthGBps = memoryBandwidthGBps

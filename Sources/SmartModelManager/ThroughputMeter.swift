@@ -1,5 +1,5 @@
-// The measured part of the system analysis: sgemm GFLOP/s on one core and on every thread, and a
-// memory-copy bandwidth.
+// The measured part of the system analysis: sgemm GFLOP/s on one core and on every thread, and the
+// memory read bandwidth of every thread at once.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -9,8 +9,12 @@ import Foundation
 import SMMKernels
 
 /// The compute and bandwidth probe: a 256×256×256 sgemm (best of several) on one core and on every
-/// thread at once, and a 32 MB memory copy.
+/// thread at once, and every thread reading its share of a 96 MB buffer.
 public enum ThroughputMeter {
+    /// The bandwidth measurement this build makes (recorded in the probe, so a cached probe made
+    /// another way is not reused).
+    public static let bandwidthMethod = "read-96MB-all-threads"
+
     /// Runs the probe (about 50–200 ms) on the engine's worker pool (`threads` is informational:
     /// the pool's size, from `WorkerPool.setSharedThreadCount` or `SMM_THREADS`, is what inference will use).
     public static func measure(threads: Int) -> ThroughputProbe {
@@ -54,18 +58,30 @@ public enum ThroughputMeter {
                 }
             }
         }
-        let bytes = 32 << 20
-        let source = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-        let destination = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-        defer { source.deallocate(); destination.deallocate() }
-        memset(source, 1, bytes)
-        memset(destination, 0, bytes)
-        let copy = bestTime(repeats: 4) { memcpy(destination, source, bytes) }
+        // Decode reads every weight once per token from memory: measure that, on every thread, over
+        // a buffer three times a 32 MB L3 (a 32 MB copy, measured before, ran from the cache: 82 GB/s
+        // reported where 27-38 GB/s stream, so decode looked compute-bound and q4 never won).
+        let bytes = 96 << 20
+        let words = bytes / MemoryLayout<SIMD8<UInt64>>.stride
+        let buffer = UnsafeMutablePointer<SIMD8<UInt64>>.allocate(capacity: words)
+        defer { buffer.deallocate() }
+        buffer.initialize(repeating: SIMD8(repeating: 1), count: words)
+        let sinks = UnsafeMutablePointer<UInt64>.allocate(capacity: workers)
+        defer { sinks.deallocate() }
+        let read = bestTime(repeats: 3) {
+            pool.run { w in
+                let range = WorkerPool.chunk(words, parts: workers, index: w)
+                var acc = SIMD8<UInt64>(repeating: 0)
+                for i in range { acc &+= buffer[i] }
+                sinks[w] = acc.wrappedSum()
+            }
+        }
         // All threads together cannot do less than one of them alone: a lower figure means other
         // processes held the cores during the probe, and one thread is still available.
         let singleGFLOPS = flops / single / 1e9
         return ThroughputProbe(singleCoreGFLOPS: singleGFLOPS,
                                multiCoreGFLOPS: max(singleGFLOPS, flops * Double(workers) / multi / 1e9),
-                               memoryBandwidthGBps: 2 * Double(bytes) / copy / 1e9, threads: workers)
+                               memoryBandwidthGBps: Double(bytes) / read / 1e9, threads: workers,
+                               bandwidthMethod: bandwidthMethod)
     }
 }

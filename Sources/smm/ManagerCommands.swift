@@ -92,7 +92,7 @@ struct SystemCommand: AsyncParsableCommand {
         print("Load:      \(i.loadAverage.map { String(format: "%.2f", $0) }.joined(separator: " "))")
         print("Models:    \(i.modelsDirectory)" + (i.freeDiskBytes.map { " (\(ByteFormat.string($0)) free)" } ?? ""))
         if let t {
-            print(String(format: "Probe:     sgemm %.1f GFLOP/s on one core, %.1f on %d threads; memory copy %.1f GB/s",
+            print(String(format: "Probe:     sgemm %.1f GFLOP/s on one core, %.1f on %d threads; memory read %.1f GB/s",
                          t.singleCoreGFLOPS, t.multiCoreGFLOPS, t.threads, t.memoryBandwidthGBps))
         }
         print("BLAS:      \(BLAS.backendDescription)")

@@ -129,6 +129,7 @@ final class SystemAnalysisTests: XCTestCase {
         XCTAssertGreaterThan(probe.singleCoreGFLOPS, 0.1)
         XCTAssertGreaterThan(probe.multiCoreGFLOPS, 0.1)
         XCTAssertGreaterThan(probe.memoryBandwidthGBps, 0.1)
+        XCTAssertEqual(probe.bandwidthMethod, ThroughputMeter.bandwidthMethod)
         print("probe: \(probe.singleCoreGFLOPS) GFLOP/s single, \(probe.multiCoreGFLOPS) multi, \(probe.memoryBandwidthGBps) GB/s")
     }
 
@@ -163,10 +164,18 @@ final class SystemAnalysisTests: XCTestCase {
     func testProbeCacheRoundTrip() throws {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("smm-probe-\(UUID().uuidString).json")
         defer { try? FileManager.default.removeItem(at: url) }
-        let probe = ThroughputProbe(singleCoreGFLOPS: 10, multiCoreGFLOPS: 20, memoryBandwidthGBps: 5, machineID: "m1")
+        let probe = ThroughputProbe(singleCoreGFLOPS: 10, multiCoreGFLOPS: 20, memoryBandwidthGBps: 5, machineID: "m1",
+                                    bandwidthMethod: ThroughputMeter.bandwidthMethod)
         XCTAssertNil(ProbeCache.save(probe, to: url))
         XCTAssertEqual(ProbeCache.load(url, machineID: "m1"), probe)
         XCTAssertNil(ProbeCache.load(url, machineID: "other"))
         XCTAssertNil(ProbeCache.load(url, machineID: "m1", now: probe.measuredAt + ProbeCache.maxAge + 1))
+        // A probe whose bandwidth was measured another way (an older build's cached 32 MB copy) is measured again.
+        var old = probe
+        old.bandwidthMethod = nil
+        old.machineID = "m2"
+        XCTAssertNil(ProbeCache.save(old, to: url))
+        XCTAssertNil(ProbeCache.load(url, machineID: "m2"))
+        XCTAssertEqual(ProbeCache.load(url, machineID: "m1"), probe)
     }
 }
