@@ -403,11 +403,14 @@ public enum QuantizedLinear {
 
         /// Several rows: for each block of rows that fits in L2, for each block of up to 4 panels,
         /// every 6-row tile of the block (the panels' weights stay in cache while the rows pass),
-        /// each tile finished (output stage, activation) while it is in L1.
+        /// each tile finished (output stage, activation) while it is in L1. A row block holds about
+        /// 256 KB of activations, which leaves room in a 1 MB L2 (Zen 4) for 4 panels of K = 3072
+        /// (192 KB): with 512 KB, 512 rows x 3072 x 768 ran at 47% of vpdpbusd's peak, with 256 KB
+        /// at 84-86% (`smm bench-kernels`); K = 768 keeps all of s512's rows in one block either way.
         func gemm(panels: Range<Int>) {
             let q = weight, tileRows = QuantizedLinear.tileRows, tilePanels = QuantizedLinear.tilePanels
             let n = q.outFeatures
-            let rowBlock = max(tileRows, min(m, (512 * 1024 / lda) / tileRows * tileRows))
+            let rowBlock = max(tileRows, min(m, (256 * 1024 / lda) / tileRows * tileRows))
             withUnsafeTemporaryAllocation(of: Int32.self, capacity: kernel == .portable ? tileRows * tilePanels * 16 : 1) { buffer in
                 var r0 = 0
                 while r0 < m {

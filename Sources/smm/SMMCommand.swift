@@ -15,7 +15,7 @@ struct SMMCommand: AsyncParsableCommand {
         subcommands: [TokenizeCommand.self, EmbedCommand.self, ClassifyCommand.self, GenerateCommand.self,
                       BenchCommand.self, InfoCommand.self, InspectCommand.self, SystemCommand.self,
                       ModelsCommand.self, SelectCommand.self, SentimentCommand.self, QualityCommand.self,
-                      ServeCommand.self, FetchCommand.self])
+                      ServeCommand.self, FetchCommand.self, KernelBenchCommand.self])
 }
 
 /// Options every model-running command takes.

@@ -219,6 +219,16 @@ void smm_q4_vnni512_gemm(const int8_t *a, size_t lda, const float *aScale, const
                          int rows, const uint8_t *w, const uint16_t *scales, int blocks, int panels,
                          const float *bias, float *out, size_t ldo, int columns);
 
+// ---- instruction peaks (Peaks.c, for `smm bench-kernels`) ---------------------------------------
+//
+// `iterations` x 16 independent instructions each, no memory operands: vpdpbusd (16 x 64 int8
+// multiply-adds per iteration), vfmadd (16 x 16 f32 FMAs), vdpbf16ps (16 x 32 bf16 multiply-adds).
+// Call only where the instructions exist (smm_i8_vnni512_available, smm_f32_avx512_available,
+// smm_bf16_avx512_available).
+void smm_peak_vnni512(long iterations, int32_t *sink);
+void smm_peak_fma512(long iterations, float *sink);
+void smm_peak_bf16(long iterations, float *sink);
+
 #ifdef __cplusplus
 }
 #endif
