@@ -19,6 +19,12 @@ public enum Attention {
                                      pool: WorkerPool = .shared) {
         let scale = 1 / Float(headDim).squareRoot()
         let t = seqLen
+        // The masked keys of each sequence, found once (not per head and query row): none for a
+        // full sequence, the padding positions otherwise.
+        var masked: [[Int]] = []
+        if let keyValid {
+            masked = (0..<batch).map { b in (0..<t).filter { keyValid[b * t + $0] == 0 } }
+        }
         pool.parallelFor(batch * heads) { range, worker in
             let scores = scratch + worker * t * t
             for job in range {
@@ -30,14 +36,15 @@ public enum Attention {
                 // scores = q_h k_h^T * scale   (T, T)
                 BLAS.sgemm(.none, .transposed, m: t, n: t, k: headDim, alpha: scale, a: qh, lda: ld,
                            b: kh, ldb: ld, beta: 0, c: scores, ldc: t)
-                if let keyValid {
-                    let valid = keyValid + rowBase
-                    var any = false
-                    for j in 0..<t where valid[j] != 0 { any = true; break }
-                    if any {
+                if !masked.isEmpty, !masked[b].isEmpty {
+                    if masked[b].count == t {
+                        // Every key masked: transformers' finfo.min fill absorbs the scores, so the
+                        // weights are uniform; equal scores give the same.
+                        scores.update(repeating: 0, count: t * t)
+                    } else {
                         for i in 0..<t {
                             let row = scores + i * t
-                            for j in 0..<t where valid[j] == 0 { row[j] = -Float.greatestFiniteMagnitude }
+                            for j in masked[b] { row[j] = -Float.greatestFiniteMagnitude }
                         }
                     }
                 }

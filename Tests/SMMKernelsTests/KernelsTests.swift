@@ -208,6 +208,24 @@ final class KernelsTests: XCTestCase {
         }
     }
 
+    func testBidirectionalAttentionWithEveryKeyMaskedAveragesTheValues() {
+        var rng = SeededRandom(seed: 6)
+        let t = 5, heads = 2, d = 4, ld = heads * d
+        let q = rng.floats(t * ld), k = rng.floats(t * ld), v = rng.floats(t * ld)
+        let valid = [Int32](repeating: 0, count: t)
+        var out = [Float](repeating: .nan, count: t * ld)
+        let scratch = FloatBuffer(count: WorkerPool.shared.threadCount * t * t)
+        Attention.bidirectional(q: q, k: k, v: v, ld: ld, out: &out, ldo: ld, batch: 1, seqLen: t, heads: heads,
+                                headDim: d, keyValid: valid, scratch: scratch.pointer)
+        // transformers: finfo.min + score is finfo.min for every key, so the weights are uniform.
+        for i in 0..<t {
+            for c in 0..<ld {
+                let mean = (0..<t).reduce(0.0) { $0 + Double(v[$1 * ld + c]) } / Double(t)
+                XCTAssertEqual(Double(out[i * ld + c]), mean, accuracy: 1e-5)
+            }
+        }
+    }
+
     func testCausalAttentionPromptThenIncrementalMatchesFullPass() {
         var rng = SeededRandom(seed: 5)
         let t = 9, heads = 2, d = 8, ld = heads * d
