@@ -3,8 +3,18 @@
 // C, which BLAS takes directly through its leading dimension. One (batch, head) pair is one job
 // on the worker pool; each worker has its own (T, T) score scratch.
 
+import CMicroKernels
+import Foundation
+
 /// Attention kernels.
 public enum Attention {
+    /// Whether bidirectional attention runs the fused AVX-512 kernel (`smm_attention_f32`: scores,
+    /// softmax and value product per block of 8 queries, no s x s matrix, no BLAS call) for heads of
+    /// 16, 32, 48 or 64 and key masks that are a run of padding at the end (or none). Off with
+    /// `SMM_ATTENTION=blas`, and on CPUs without AVX-512 (OpenBLAS products then, as before).
+    public static let fusedIsAvailable: Bool = smm_attention_f32_available() != 0 && smm_gelu_available() != 0
+        && ProcessInfo.processInfo.environment["SMM_ATTENTION"] != "blas"
+
     // q, k, v: (batch*seqLen, ld) with heads*headDim columns used; out: (batch*seqLen, ldo)
     // scratch: at least pool.threadCount * seqLen * seqLen floats
     /// Bidirectional self-attention with a key padding mask (BERT, DistilBERT).
@@ -25,6 +35,15 @@ public enum Attention {
         if let keyValid {
             masked = (0..<batch).map { b in (0..<t).filter { keyValid[b * t + $0] == 0 } }
         }
+        // The fused kernel takes keys 0 ..< valid: sequences whose masked keys are a run at the end
+        // (batch padding) and are not all of them; the others go through BLAS below.
+        let fused = fusedIsAvailable && headDim % 16 == 0 && headDim <= 64 && t > 0
+        let validPrefix: [Int?] = (0..<batch).map { b in
+            guard !masked.isEmpty else { return t }
+            let m = masked[b]
+            guard let first = m.first else { return t }
+            return first > 0 && m.count == t - first ? first : nil
+        }
         pool.parallelFor(batch * heads) { range, worker in
             let scores = scratch + worker * t * t
             for job in range {
@@ -33,6 +52,15 @@ public enum Attention {
                 let qh = q + rowBase * ld + h * headDim
                 let kh = k + rowBase * ld + h * headDim
                 let vh = v + rowBase * ld + h * headDim
+                if fused, let validKeys = validPrefix[b] {
+                    let oh = out + rowBase * ldo + h * headDim
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: smm_attention_f32_scratch(Int32(validKeys),
+                                                                                                    Int32(headDim))) {
+                        smm_attention_f32(qh, kh, vh, ld, oh, ldo, Int32(t), Int32(validKeys), Int32(headDim), scale,
+                                          $0.baseAddress!)
+                    }
+                    continue
+                }
                 // scores = q_h k_h^T * scale   (T, T)
                 BLAS.sgemm(.none, .transposed, m: t, n: t, k: headDim, alpha: scale, a: qh, lda: ld,
                            b: kh, ldb: ld, beta: 0, c: scores, ldc: t)

@@ -208,6 +208,39 @@ final class KernelsTests: XCTestCase {
         }
     }
 
+    func testFusedBidirectionalAttentionMatchesTheReferenceOnOddShapes() throws {
+        guard Attention.fusedIsAvailable else {
+            throw XCTSkip(CPUFeatures.current.hasAVX512 ? "SMM_ATTENTION=blas turns the fused kernel off"
+                : "this CPU has no AVX-512: the fused attention kernel is not tested here")
+        }
+        var rng = SeededRandom(seed: 8)
+        for (t, d, heads) in [(1, 16, 1), (7, 32, 2), (33, 64, 2), (127, 16, 3), (200, 64, 1)] {
+            let batch = 2, ld = heads * d + 5          // a row stride wider than the heads
+            let q = rng.floats(batch * t * ld, -2...2), k = rng.floats(batch * t * ld, -2...2), v = rng.floats(batch * t * ld)
+            // Sequence 0 full; sequence 1 padded after (t + 1) / 2 keys.
+            let length1 = (t + 1) / 2
+            let valid: [Int32] = (0..<(batch * t)).map { $0 < t || $0 - t < length1 ? 1 : 0 }
+            var out = [Float](repeating: .nan, count: batch * t * ld)
+            let scratch = FloatBuffer(count: WorkerPool.shared.threadCount * t * t)
+            Attention.bidirectional(q: q, k: k, v: v, ld: ld, out: &out, ldo: ld, batch: batch, seqLen: t, heads: heads,
+                                    headDim: d, keyValid: valid, scratch: scratch.pointer)
+            for b in 0..<batch {
+                let slice = { (a: [Float]) in Array(a[(b * t * ld)..<((b + 1) * t * ld)]) }
+                for h in 0..<heads {
+                    let want = naiveAttention(q: slice(q), k: slice(k), v: slice(v), t: t, d: d, ld: ld, offset: h * d) { _, j in
+                        valid[b * t + j] != 0
+                    }
+                    for i in 0..<t {
+                        for p in 0..<d {
+                            XCTAssertEqual(Double(out[(b * t + i) * ld + h * d + p]), want[i * d + p], accuracy: 1e-5,
+                                           "t \(t) d \(d) b \(b) h \(h) [\(i), \(p)]")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func testBidirectionalAttentionWithEveryKeyMaskedAveragesTheValues() {
         var rng = SeededRandom(seed: 6)
         let t = 5, heads = 2, d = 4, ld = heads * d

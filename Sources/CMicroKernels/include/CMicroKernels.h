@@ -219,6 +219,21 @@ void smm_q4_vnni512_gemm(const int8_t *a, size_t lda, const float *aScale, const
                          int rows, const uint8_t *w, const uint16_t *scales, int blocks, int panels,
                          const float *bias, float *out, size_t ldo, int columns);
 
+// ---- fused bidirectional attention, f32 (AttentionF32.c) -------------------------------------------
+
+/// 1 when the CPU (and OS) run AVX-512 F/BW/VL/DQ and FMA, so smm_attention_f32 may be called.
+int smm_attention_f32_available(void);
+
+/// Floats of scratch smm_attention_f32 needs for `valid` keys and head size d.
+size_t smm_attention_f32_scratch(int valid, int d);
+
+/// One (sequence, head): out[i] = softmax_j<valid(scale * q_i . k_j) . V for i < t, with q, k, v
+/// rows `ld` floats apart (the head's first column at each pointer), out rows `ldo` apart; keys at
+/// and after `valid` are masked. d a multiple of 16, at most 64; t, valid > 0. Requires
+/// smm_attention_f32_available() and smm_gelu_available() (its softmax).
+void smm_attention_f32(const float *q, const float *k, const float *v, size_t ld, float *out, size_t ldo,
+                       int t, int valid, int d, float scale, float *scratch);
+
 // ---- instruction peaks (Peaks.c, for `smm bench-kernels`) ---------------------------------------
 //
 // `iterations` x 16 independent instructions each, no memory operands: vpdpbusd (16 x 64 int8
