@@ -17,7 +17,8 @@ extension ModelLoader {
         try CheckpointConsistency.checkLayers(file.tensors.map(\.name), config: metadata.config)
         try CheckpointConsistency.checkStorage(file.tensors, dtype: metadata.dtype)
         var source: any TensorSource = SMMFileTensorSource(file)
-        if let dtype, dtype != .f32 {
+        // A file already stored in the dtype asked for is used as it is (not dequantized and quantized again).
+        if let dtype, dtype != .f32, dtype != metadata.dtype {
             source = QuantizingTensorSource(base: source, dtype: dtype, modelType: metadata.architecture)
         }
         let runs = dtype ?? metadata.dtype

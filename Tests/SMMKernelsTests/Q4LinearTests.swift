@@ -161,7 +161,7 @@ final class Q4LinearTests: XCTestCase {
                 for i in 64..<96 { x[i] = 0 }                                          // an all-zero block
                 x[100] = .nan
                 x[140] = -.infinity
-                x[200] = 1e-40                                                         // subnormal
+                x[200] = Float(bitPattern: 0x0001_1234)                                 // subnormal
             }
             var qs = [Int8](repeating: 1, count: k), ss = [Float](repeating: 1, count: k / 32), us = [Int32](repeating: 1, count: k / 32)
             var qc = qs, sc = ss, uc = us
