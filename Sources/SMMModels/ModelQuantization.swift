@@ -41,6 +41,13 @@ extension EncoderModel {
         guard let query = encoder.layers.first?.query else { return nil }
         return query.q4 != nil ? .q4 : query.quantized != nil ? .int8 : nil
     }
+
+    /// The dtype the encoder blocks' linear layers run in: q4, int8, bf16 (on the bf16 kernels),
+    /// else f32 (which f16 files, and bf16 files where no bf16 kernel runs, are widened to).
+    public var computeDType: ModelDType {
+        if let quantization = weightQuantization { return quantization }
+        return encoder.layers.first?.query.bf16 != nil ? .bf16 : .f32
+    }
 }
 
 extension GPT2Model {

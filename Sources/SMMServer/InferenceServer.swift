@@ -223,7 +223,8 @@ public final class InferenceServer: Sendable {
         }
         let why = reasons.isEmpty ? (opened.selection?.chosen?.reasons ?? []) : reasons
         register(ServedModel(name: served, encoder: encoder, location: opened.location, catalogID: opened.catalogID,
-                             dtype: dtype ?? .f32, weightsAreRandom: random, reasons: why, limits: batcherLimits,
+                             dtype: dtype ?? encoder.model.computeDType, weightsAreRandom: random, reasons: why,
+                             limits: batcherLimits,
                              observer: metrics))
         logger.info(Logger.Message(stringLiteral: "serving \(served) from \(opened.location.path) (\(encoder.model.architecture.rawValue), "
                     + "\(encoder.model.hasClassifier ? "classifier, \(encoder.model.labels.count) labels" : "embedder"), "

@@ -71,6 +71,10 @@ final class Q4ModelTests: XCTestCase {
         let e1 = try encoder(ModelLoader.load(path: bertFile.path))
         let e2 = try encoder(ModelLoader.load(path: Fixtures.url("models/tiny-bert").path, dtype: .q4))
         XCTAssertEqual(e1.model.weightQuantization, .q4)
+        XCTAssertEqual(e1.model.computeDType, .q4, "what smm serve's /info reports for a q4 file")
+        XCTAssertEqual(try encoder(ModelLoader.load(path: bertFile.path, dtype: .f32)).model.computeDType, .f32)
+        XCTAssertEqual(try encoder(ModelLoader.load(path: Fixtures.url("models/tiny-bert").path, dtype: .int8)).model.computeDType,
+                       .int8)
         XCTAssertEqual(try e1.embed(texts), try e2.embed(texts))
     }
 
