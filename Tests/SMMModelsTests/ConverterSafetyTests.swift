@@ -120,12 +120,18 @@ final class ConverterSafetyTests: XCTestCase {
         }
     }
 
-    func testValuesBeyondF16RangeAreRefusedForF16Only() throws {
+    func testValuesBeyondF16RangeAreRefusedForF16AndQ4Only() throws {
         let dir = try scratch()
         let model = try Fixtures.copyModel("tiny-bert", into: dir)
         try Fixtures.patchFloat(model, tensor: "bert.embeddings.word_embeddings.weight", element: 9, bits: Float(1e6).bitPattern)
         try assertRefused(model, to: dir.appendingPathComponent("f16.smm"), options: ModelConverter.Options(dtype: .f16),
                           "tensor 'bert.embeddings.word_embeddings.weight' has the value 1000000.0 at element 9, beyond f16's range")
+        // q4: the block's scale would be 1e6 / 8, beyond f16's 65504; at load too.
+        try assertRefused(model, to: dir.appendingPathComponent("q4.smm"), options: ModelConverter.Options(dtype: .q4),
+                          "tensor 'bert.embeddings.word_embeddings.weight' has values too large for q4 blocks (the block at output 0, input 0")
+        XCTAssertThrowsError(try ModelLoader.load(directory: model, dtype: .q4)) {
+            XCTAssertTrue("\($0)".contains("has values too large for q4 blocks"), "\($0)")
+        }
         for dtype in [ModelDType.f32, .bf16] {
             let out = dir.appendingPathComponent("\(dtype.rawValue).smm")
             try ModelConverter.convert(directory: model, to: out, options: ModelConverter.Options(dtype: dtype))
