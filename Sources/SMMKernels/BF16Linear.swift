@@ -10,7 +10,6 @@
 // Models use this path only where a bf16 kernel runs (`BF16Linear.isAvailable`); elsewhere a bf16
 // file's matrices are widened to f32 at load, as before.
 import CMicroKernels
-import Foundation
 import SMMFormat
 
 /// The bf16 matrix-multiply kernels behind `Linear.forward` for bf16 weights.
@@ -36,14 +35,7 @@ public enum BF16Linear {
 
     /// The kernel this process uses: the fastest available, unless `SMM_BF16_KERNEL` names
     /// another available one (`amx-bf16`, `avx512-bf16` or `portable`).
-    public static let kernel: Kernel = {
-        let available = availableKernels
-        if let name = ProcessInfo.processInfo.environment["SMM_BF16_KERNEL"], let forced = Kernel(rawValue: name),
-           available.contains(forced) {
-            return forced
-        }
-        return available[0]
-    }()
+    public static let kernel: Kernel = KernelChoice.pick(availableKernels, variable: "SMM_BF16_KERNEL")
 
     /// Whether a bf16 kernel runs here, so that models keep bf16 matrices as bf16 (else they are
     /// widened to f32 at load and run on the f32 kernels). False when `SMM_BF16_KERNEL=portable`.

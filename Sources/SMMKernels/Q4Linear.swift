@@ -8,7 +8,6 @@
 // Output panels are split over the worker pool in runs handed out from a shared counter, as in the
 // f32 path. Decode (one row) is bound by reading the weights: 4.5 bits per weight instead of int8's 8.
 import CMicroKernels
-import Foundation
 import Synchronization
 
 /// The q4 matrix-multiply kernels behind `Linear.forward` for q4 weights.
@@ -28,14 +27,7 @@ public enum Q4Linear {
 
     /// The kernel this process uses: the fastest available, unless `SMM_Q4_KERNEL` names another
     /// available one (`avx512-vnni` or `portable`).
-    public static let kernel: Kernel = {
-        let available = availableKernels
-        if let name = ProcessInfo.processInfo.environment["SMM_Q4_KERNEL"], let forced = Kernel(rawValue: name),
-           available.contains(forced) {
-            return forced
-        }
-        return available[0]
-    }()
+    public static let kernel: Kernel = KernelChoice.pick(availableKernels, variable: "SMM_Q4_KERNEL")
 
     /// Whether a fast q4 kernel runs here (the manager offers q4 only then).
     public static var isFast: Bool { kernel != .portable }
@@ -59,8 +51,8 @@ public enum Q4Linear {
                             quantizeRow(x + r * k, count: k, into: a + r * k, scales: s + r * blocks, sums: u + r * blocks)
                         }
                     }
-                    let job = Job(a: a, scales: s, sums: u, rows: m, weight: w, bias: bias, out: out,
-                                  activation: activation, kernel: kernel)
+                    let job = Job(a: UnsafePointer(a), scales: UnsafePointer(s), sums: UnsafePointer(u), rows: m, weight: w,
+                                  bias: bias, out: out, activation: activation, kernel: kernel)
                     // 2-3. Products, bias, activation; runs of panels from a shared counter.
                     let work = m * w.outFeatures * k
                     if work < 1 << 17 || pool.threadCount == 1 || w.panels == 1 {
@@ -131,20 +123,6 @@ public enum Q4Linear {
         let out: UnsafeMutablePointer<Float>
         let activation: Activations.Kind?
         let kernel: Kernel
-
-        init(a: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Int32>,
-             rows: Int, weight: Q4Matrix, bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>,
-             activation: Activations.Kind?, kernel: Kernel) {
-            self.a = UnsafePointer(a)
-            self.scales = UnsafePointer(scales)
-            self.sums = UnsafePointer(sums)
-            self.rows = rows
-            self.weight = weight
-            self.bias = bias
-            self.out = out
-            self.activation = activation
-            self.kernel = kernel
-        }
 
         /// Output panels `panels` of every row, on the calling thread, then the activation on them.
         func run(panels: Range<Int>) {

@@ -19,7 +19,6 @@
 // byte shuffles of the packed weights. Its arithmetic is defined by `Int8Reference.output` and the
 // tests hold the C stage to it bit for bit; the portable path runs the same stage in Swift.
 import CMicroKernels
-import Foundation
 
 /// The int8 matrix-multiply kernels behind `Linear.forward` for int8 weights.
 public enum QuantizedLinear {
@@ -45,14 +44,7 @@ public enum QuantizedLinear {
     /// The kernel this process uses: the fastest of `availableKernels`, unless `SMM_INT8_KERNEL`
     /// names another available one (`amx-int8`, `avx512-vnni` or `portable`; a kernel the CPU
     /// lacks is ignored, so the answer is always one that runs here).
-    public static let kernel: Kernel = {
-        let available = availableKernels
-        if let name = ProcessInfo.processInfo.environment["SMM_INT8_KERNEL"], let forced = Kernel(rawValue: name),
-           available.contains(forced) {
-            return forced
-        }
-        return available[0]
-    }()
+    public static let kernel: Kernel = KernelChoice.pick(availableKernels, variable: "SMM_INT8_KERNEL")
 
     /// Whether int8 layers run on a fast kernel here. When false they still give the same results,
     /// from the portable Swift kernel, but slower than f32 BLAS: quantize for memory, not speed.
